@@ -372,9 +372,17 @@ type Hello struct {
 	// heartbeat_interval_ms is the sender's heartbeat interval.
 	HeartbeatIntervalMs uint32 `protobuf:"varint,12,opt,name=heartbeat_interval_ms,json=heartbeatIntervalMs,proto3" json:"heartbeat_interval_ms,omitempty"`
 	// extensions the sender's directory holds, to report clashes at link time.
-	Extensions    []string `protobuf:"bytes,13,rep,name=extensions,proto3" json:"extensions,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Extensions []string `protobuf:"bytes,13,rep,name=extensions,proto3" json:"extensions,omitempty"`
+	// resume_full says whether the held copy named by resume_revision carries
+	// credentials; a sender that now sends the other kind sends a snapshot.
+	ResumeFull bool `protobuf:"varint,14,opt,name=resume_full,json=resumeFull,proto3" json:"resume_full,omitempty"`
+	// failback_mode is how the sender's phones return from its backup:
+	// "automatic", "graceful" or "manual" (its backup.failback).
+	FailbackMode string `protobuf:"bytes,15,opt,name=failback_mode,json=failbackMode,proto3" json:"failback_mode,omitempty"`
+	// failback_delay_ms is the sender's backup.failback_delay.
+	FailbackDelayMs uint64 `protobuf:"varint,16,opt,name=failback_delay_ms,json=failbackDelayMs,proto3" json:"failback_delay_ms,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Hello) Reset() {
@@ -496,6 +504,27 @@ func (x *Hello) GetExtensions() []string {
 		return x.Extensions
 	}
 	return nil
+}
+
+func (x *Hello) GetResumeFull() bool {
+	if x != nil {
+		return x.ResumeFull
+	}
+	return false
+}
+
+func (x *Hello) GetFailbackMode() string {
+	if x != nil {
+		return x.FailbackMode
+	}
+	return ""
+}
+
+func (x *Hello) GetFailbackDelayMs() uint64 {
+	if x != nil {
+		return x.FailbackDelayMs
+	}
+	return 0
 }
 
 // Heartbeat is sent every heartbeat interval.
@@ -770,7 +799,7 @@ const file_rally_federation_v1_federation_proto_rawDesc = "" +
 	"\arecords\x18\x03 \x01(\v2 .rally.federation.v1.RecordBatchH\x00R\arecords\x12,\n" +
 	"\x03ack\x18\x04 \x01(\v2\x18.rally.federation.v1.AckH\x00R\x03ack\x128\n" +
 	"\arefusal\x18\x05 \x01(\v2\x1c.rally.federation.v1.RefusalH\x00R\arefusalB\x06\n" +
-	"\x04kind\"\xbe\x03\n" +
+	"\x04kind\"\xb0\x04\n" +
 	"\x05Hello\x12)\n" +
 	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\x12\x12\n" +
 	"\x04site\x18\x02 \x01(\tR\x04site\x12\x1d\n" +
@@ -789,7 +818,11 @@ const file_rally_federation_v1_federation_proto_rawDesc = "" +
 	"\x15heartbeat_interval_ms\x18\f \x01(\rR\x13heartbeatIntervalMs\x12\x1e\n" +
 	"\n" +
 	"extensions\x18\r \x03(\tR\n" +
-	"extensions\"\xf3\x01\n" +
+	"extensions\x12\x1f\n" +
+	"\vresume_full\x18\x0e \x01(\bR\n" +
+	"resumeFull\x12#\n" +
+	"\rfailback_mode\x18\x0f \x01(\tR\ffailbackMode\x12*\n" +
+	"\x11failback_delay_ms\x18\x10 \x01(\x04R\x0ffailbackDelayMs\"\xf3\x01\n" +
 	"\tHeartbeat\x12$\n" +
 	"\x0esent_unix_nano\x18\x01 \x01(\x03R\fsentUnixNano\x12E\n" +
 	"\aplugins\x18\x02 \x03(\v2+.rally.federation.v1.Heartbeat.PluginsEntryR\aplugins\x12\x1a\n" +
