@@ -292,9 +292,10 @@ func (e *engine) applySnapshot(home string, b *federationv1.RecordBatch, recs []
 }
 
 func (e *engine) applyIncrement(home string, b *federationv1.RecordBatch, recs []incoming) error {
-	if e.staging[home] != nil {
-		return fmt.Errorf("%w: increment from %s during a snapshot", ErrSequence, home)
-	}
+	// A sender finishes a snapshot before it sends increments, so an
+	// increment after an unfinished snapshot means that snapshot's stream
+	// ended: it is abandoned, and the sender resumed from the held copy.
+	delete(e.staging, home)
 	hc := e.homes[home] // writeMu held: no writer can change homes
 	if hc == nil {
 		return fmt.Errorf("%w: increment from %s before any snapshot", ErrSequence, home)

@@ -208,13 +208,14 @@ func TestApply(t *testing.T) {
 			want: []string{"user/303@8:c", "user/304@8:d"}, wantHeld: 8, wantOK: true,
 		},
 		{
-			name: "increment mid-snapshot is an error",
+			name: "increment after an abandoned snapshot resumes from the held copy",
 			steps: []step{
 				{batch: snap(true, true, 5, user(home, "301", 5, "a"))},
 				{batch: snap(true, false, 0, user(home, "302", 6, "b"))},
-				{batch: incr(7, user(home, "303", 7, "c")), wantErr: ErrSequence},
+				{batch: incr(7, user(home, "303", 7, "c"))},
+				{batch: snap(false, true, 8, user(home, "304", 8, "d")), wantErr: ErrSequence},
 			},
-			want: []string{"user/301@5:a"}, wantHeld: 5, wantOK: true,
+			want: []string{"user/301@5:a", "user/303@7:c"}, wantHeld: 7, wantOK: true,
 		},
 		{
 			name:  "increment before any snapshot",

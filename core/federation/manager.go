@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/peer"
 
+	"github.com/rallyvoip/rally/core/pki"
 	federationv1 "github.com/rallyvoip/rally/proto/rally/federation/v1"
 )
 
@@ -59,6 +60,9 @@ type Observer interface {
 	PeerRefused(site string, r *federationv1.Refusal)
 	// PeerLearned: a site we had no address for connected to us.
 	PeerLearned(site, addr string)
+	// HandshakeRefused: this site refused a TLS client; claimed is the
+	// site its unverified certificate names ("" if none).
+	HandshakeRefused(claimed string, err error)
 }
 
 // Config configures a Manager.
@@ -159,7 +163,7 @@ func (m *Manager) Serve(ctx context.Context) error {
 // ServeListener is Serve on a listener the caller made.
 func (m *Manager) ServeListener(ctx context.Context, lis net.Listener) error {
 	srv := grpc.NewServer(
-		grpc.Creds(credentials.NewTLS(m.cfg.ServerTLS)),
+		grpc.Creds(credentials.NewTLS(m.serverTLS())),
 		grpc.MaxRecvMsgSize(64<<20),
 	)
 	federationv1.RegisterFederationServiceServer(srv, m)
@@ -184,6 +188,33 @@ func (m *Manager) ServeListener(ctx context.Context, lis net.Listener) error {
 		m.wg.Wait()
 		return fmt.Errorf("federation: serve: %w", err)
 	}
+}
+
+// serverTLS verifies client certificates itself, so that the refusing side
+// can name the cause (another CA, expired, not a site) and the site it
+// claims, instead of a bare handshake failure.
+func (m *Manager) serverTLS() *tls.Config {
+	cfg := m.cfg.ServerTLS.Clone()
+	cfg.ClientAuth = tls.RequestClientCert // required below, with a named cause
+	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+		if len(cs.PeerCertificates) == 0 {
+			err := fmt.Errorf("%w: no client certificate", ErrNoIdentity)
+			m.cfg.Observer.HandshakeRefused("", err)
+			return err
+		}
+		claimed, _ := m.cfg.SiteOf(cs.PeerCertificates[0])
+		if _, err := pki.VerifyPeer(cs, m.cfg.CAPool, x509.ExtKeyUsageClientAuth); err != nil {
+			m.cfg.Observer.HandshakeRefused(claimed, err)
+			return err
+		}
+		if _, err := m.cfg.SiteOf(cs.PeerCertificates[0]); err != nil {
+			err = fmt.Errorf("%w: %w", ErrNoIdentity, err)
+			m.cfg.Observer.HandshakeRefused("", err)
+			return err
+		}
+		return nil
+	}
+	return cfg
 }
 
 // Addr is the listener's address once serving.
@@ -395,7 +426,7 @@ func (m *Manager) dialOnce(ctx context.Context, site, addr string) error {
 func (m *Manager) linkError(site string, err error) error {
 	m.mu.Lock()
 	if p, ok := m.peers[site]; ok {
-		p.tracker.setError(err)
+		p.tracker.SetError(err)
 	}
 	m.mu.Unlock()
 	return err
@@ -451,8 +482,13 @@ func (m *Manager) peerSite(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("%w: no peer", ErrNoIdentity)
 	}
 	info, ok := p.AuthInfo.(credentials.TLSInfo)
-	if !ok || len(info.State.VerifiedChains) == 0 || len(info.State.PeerCertificates) == 0 {
-		return "", fmt.Errorf("%w: no verified client certificate from %s", ErrNoIdentity, p.Addr)
+	if !ok || len(info.State.PeerCertificates) == 0 {
+		return "", fmt.Errorf("%w: no client certificate from %s", ErrNoIdentity, p.Addr)
+	}
+	// serverTLS verified the chain during the handshake; verify again so
+	// that this check does not depend on how the listener was set up.
+	if _, err := pki.VerifyPeer(info.State, m.cfg.CAPool, x509.ExtKeyUsageClientAuth); err != nil {
+		return "", err
 	}
 	site, err := m.cfg.SiteOf(info.State.PeerCertificates[0])
 	if err != nil {
@@ -538,3 +574,4 @@ func (nopObserver) PeerConnected(string, *federationv1.Hello, Relation) {}
 func (nopObserver) PeerDisconnected(string, error)                      {}
 func (nopObserver) PeerRefused(string, *federationv1.Refusal)           {}
 func (nopObserver) PeerLearned(string, string)                          {}
+func (nopObserver) HandshakeRefused(string, error) {}

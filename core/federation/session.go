@@ -101,7 +101,7 @@ func (s *session) run(ctx context.Context) error {
 	remote, err := s.handshake(local)
 	if err != nil {
 		err = s.reason(err)
-		s.tracker.setError(err)
+		s.tracker.SetError(err)
 		return err
 	}
 	if r := Compatible(local, remote); r != nil {

@@ -78,7 +78,8 @@ func (t *Tracker) Snapshot() TrackerSnapshot {
 	}
 }
 
-func (t *Tracker) setError(err error) {
+// SetError records err as the link's last error.
+func (t *Tracker) SetError(err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if err != nil {

@@ -27,6 +27,7 @@ type spec struct {
 	host          string // 127.0.0.x
 	port          int    // 0: a free port
 	pkiDir        string // where its cert is (default: the federation's)
+	caFile        string // its root CA (default: the federation's)
 	certName      string // cert file base name (default name)
 	sipDomain     string
 	ipv6          bool
@@ -124,11 +125,15 @@ func (f *fed) writeConfig(sp spec) (path, addr string) {
 	if err := os.MkdirAll(siteDir, 0o755); err != nil {
 		f.t.Fatal(err)
 	}
+	caFile := sp.caFile
+	if caFile == "" {
+		caFile = filepath.Join(f.pkiDir, "ca.crt")
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "site: %s\nsip_domain: %s\nipv6: %v\n", sp.name, sp.sipDomain, sp.ipv6)
 	fmt.Fprintf(&b, "admin: unix://%s\n", filepath.Join(siteDir, "admin.sock"))
 	fmt.Fprintf(&b, "tls: {ca: %s, cert: %s, key: %s}\n",
-		filepath.Join(f.pkiDir, "ca.crt"), filepath.Join(pkiDir, certName+".crt"), filepath.Join(pkiDir, certName+".key"))
+		caFile, filepath.Join(pkiDir, certName+".crt"), filepath.Join(pkiDir, certName+".key"))
 	fmt.Fprintf(&b, "federation:\n  listen: %s\n  heartbeat: %s\n  failover_after: %s\n", addr, sp.heartbeat, sp.failoverAfter)
 	if len(sp.peers) > 0 {
 		b.WriteString("  peers:\n")
@@ -202,6 +207,10 @@ func start(t testing.TB, cfgPath string) *running {
 	t.Cleanup(func() {
 		conn.Close()
 		r.stop()
+	})
+	eventually(t, 5*time.Second, cfg.Site+" admin API up", func() bool {
+		_, err := r.admin.GetStatus(context.Background(), &adminv1.GetStatusRequest{})
+		return err == nil
 	})
 	return r
 }
@@ -284,3 +293,13 @@ func (w testWriter) Write(p []byte) (int, error) {
 }
 
 var errTimeout = errors.New("timeout")
+
+func splitHostPort(addr string) (string, int, error) {
+	h, ps, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	var n int
+	_, err = fmt.Sscan(ps, &n)
+	return h, n, err
+}

@@ -2,6 +2,7 @@ package site
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/rallyvoip/rally/core/backupstore"
@@ -72,6 +73,20 @@ func (o *observer) PeerLearned(peer, addr string) {
 	}
 	s.dynamic[peer] = addr
 	s.saveDynamicPeersLocked()
+}
+
+func (o *observer) HandshakeRefused(claimed string, err error) {
+	s := o.site()
+	who := "a client without a site identity"
+	if claimed != "" {
+		who = "a client claiming site " + claimed
+	}
+	msg := "refused " + who + ": " + err.Error()
+	s.log.Warn("federation handshake refused", "claimed_site", claimed, "error", err)
+	s.bus.Publish(events.Event{Time: time.Now(), Kind: "refusal", Peer: claimed, Message: msg})
+	if tr := s.fed.Tracker(claimed); tr != nil && claimed != "" {
+		tr.SetError(errors.New(msg))
+	}
 }
 
 func (s *Site) isConfiguredPeer(peer string) bool {
@@ -196,4 +211,5 @@ func (s *Site) resetHome(home string) {
 		return true
 	})
 	_ = s.table.ResetHome(home, entries)
+	s.updatePeerView(home)
 }
