@@ -574,4 +574,4 @@ func (nopObserver) PeerConnected(string, *federationv1.Hello, Relation) {}
 func (nopObserver) PeerDisconnected(string, error)                      {}
 func (nopObserver) PeerRefused(string, *federationv1.Refusal)           {}
 func (nopObserver) PeerLearned(string, string)                          {}
-func (nopObserver) HandshakeRefused(string, error) {}
+func (nopObserver) HandshakeRefused(string, error)                      {}
