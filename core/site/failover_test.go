@@ -22,6 +22,13 @@ const (
 )
 
 func newPair(t *testing.T, failback, delay string, durable bool) *pair {
+	return newPairTB(t, failback, delay, durable)
+}
+
+// newPairB is a pair for benchmarks: automatic failback without delay.
+func newPairB(b *testing.B) *pair { return newPairTB(b, "automatic", "0s", false) }
+
+func newPairTB(t testing.TB, failback, delay string, durable bool) *pair {
 	t.Helper()
 	f := newFed(t)
 	parisAddr := freeAddr(t, "127.0.0.2")
