@@ -470,7 +470,17 @@ func (m *Manager) Link(stream federationv1.FederationService_LinkServer) error {
 	ctx, cancel := context.WithCancel(stream.Context())
 	defer cancel()
 	s := m.newSession(site, false, serverStream{stream}, cancel)
-	err = s.run(ctx)
+	// A server stream's Send and Recv only give up when the handler
+	// returns, not when a context derived from the stream's is cancelled:
+	// so the session runs beside the handler, which returns as soon as the
+	// session is stopped (watchdog, replacement, unlink) and so unblocks it.
+	done := make(chan error, 1)
+	go func() { done <- s.run(ctx) }()
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		err = s.reason(ctx.Err())
+	}
 	m.log.Debug("accepted stream ended", "peer", site, "error", err)
 	return nil
 }

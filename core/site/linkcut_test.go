@@ -64,10 +64,18 @@ func TestLinkCutsWhileRecordsChange(t *testing.T) {
 	wg.Wait()
 	t.Logf("%d writes and %d deletes during 12 cuts; london at revision %d", writes, deletes, p.london.site.dir.Revision())
 	want := p.london.site.dir.Revision()
-	eventually(t, 10*time.Second, "paris catches up", func() bool {
+	deadline := time.Now().Add(20 * time.Second)
+	for {
 		held, _ := p.paris.site.backups.Held("london")
-		return held == want
-	})
+		if held == want {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("paris holds london at revision %d, want %d; paris sees %+v; london sees %+v",
+				held, want, p.paris.peer(t, "london"), p.london.peer(t, "paris"))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	if d := sameCopy(t, p.london, p.paris, true); d != "" {
 		t.Fatal(d)
 	}
