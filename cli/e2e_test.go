@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -52,7 +53,7 @@ func rallyBinary(t *testing.T) string {
 // proc is a `rally serve` child process.
 type proc struct {
 	cmd *exec.Cmd
-	log *bytes.Buffer
+	log io.Writer
 }
 
 func serveSite(t *testing.T, cfg string) *proc {
@@ -78,6 +79,7 @@ func (p *proc) kill() {
 
 type e2eSite struct {
 	name, cfg, sock string
+	listen          string // federation address
 }
 
 // writeSites writes london (home, backed up by paris) and paris configs.
@@ -109,7 +111,7 @@ func writeSites(t *testing.T, failback string, durable bool) (london, paris e2eS
 		if err := os.MkdirAll(sd, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		s := e2eSite{name: name, cfg: filepath.Join(sd, name+".yaml"), sock: filepath.Join(sd, "admin.sock")}
+		s := e2eSite{name: name, cfg: filepath.Join(sd, name+".yaml"), sock: filepath.Join(sd, "admin.sock"), listen: addr[name]}
 		body := fmt.Sprintf(`site: %s
 sip_domain: voip.example
 admin: unix://%s
@@ -140,6 +142,15 @@ directory: %s
 	}
 	paris = write("paris", "backs_up: [london]\n")
 	return london, paris
+}
+
+func portOf(t *testing.T, addr string) string {
+	t.Helper()
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return port
 }
 
 func adminOf(t *testing.T, s e2eSite) adminv1.AdminServiceClient {
