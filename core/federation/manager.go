@@ -100,6 +100,7 @@ type Manager struct {
 
 	mu       sync.Mutex
 	peers    map[string]*peerSlot
+	unlinked map[string]bool // removed peers whose streams are refused until added again
 	listener net.Listener
 	ctx      context.Context // set by Serve
 	wg       sync.WaitGroup
@@ -231,6 +232,7 @@ func (m *Manager) Addr() net.Addr {
 func (m *Manager) AddPeer(site, addr string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	delete(m.unlinked, site)
 	p := m.slotLocked(site)
 	if p.addr == addr {
 		return
@@ -245,10 +247,16 @@ func (m *Manager) AddPeer(site, addr string) {
 	}
 }
 
-// RemovePeer unlinks site: its dialler stops and its stream closes.
+// RemovePeer unlinks site: its dialler stops and its stream closes. Its
+// streams are refused from then on (it may know this site's address and
+// dial again), until AddPeer links it again.
 func (m *Manager) RemovePeer(site string) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.unlinked == nil {
+		m.unlinked = make(map[string]bool)
+	}
+	m.unlinked[site] = true
 	p, ok := m.peers[site]
 	if !ok {
 		return false
@@ -467,6 +475,10 @@ func (m *Manager) Link(stream federationv1.FederationService_LinkServer) error {
 		m.log.Warn("federation stream refused", "error", err)
 		return err
 	}
+	if m.isUnlinked(site) {
+		m.refuseUnlinked(stream, site)
+		return nil
+	}
 	ctx, cancel := context.WithCancel(stream.Context())
 	defer cancel()
 	s := m.newSession(site, false, serverStream{stream}, cancel)
@@ -483,6 +495,37 @@ func (m *Manager) Link(stream federationv1.FederationService_LinkServer) error {
 	}
 	m.log.Debug("accepted stream ended", "peer", site, "error", err)
 	return nil
+}
+
+func (m *Manager) isUnlinked(site string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.unlinked[site]
+}
+
+// refuseUnlinked answers the hello of a peer this site unlinked with a
+// refusal, so that the peer knows why and does not take this live site for
+// a dead one (it would fail it over).
+func (m *Manager) refuseUnlinked(stream federationv1.FederationService_LinkServer, site string) {
+	hello := make(chan error, 1)
+	go func() {
+		_, err := stream.Recv() // the dialler speaks first
+		hello <- err
+	}()
+	t := time.NewTimer(m.cfg.FailoverAfter)
+	defer t.Stop()
+	select {
+	case err := <-hello:
+		if err != nil {
+			return
+		}
+	case <-t.C:
+		return // returning ends the stream and so the Recv
+	}
+	r := &federationv1.Refusal{Setting: "link", Message: fmt.Sprintf(
+		"link: %s has unlinked %s; rally link at %s links them again", m.cfg.Site, site, m.cfg.Site)}
+	_ = stream.Send(&federationv1.LinkResponse{Frame: &federationv1.Frame{Kind: &federationv1.Frame_Refusal{Refusal: r}}})
+	m.log.Info("refused a stream from an unlinked peer", "peer", site)
 }
 
 // peerSite names the site of the client certificate on ctx's connection.
@@ -518,6 +561,10 @@ func (m *Manager) peerSite(ctx context.Context) (string, error) {
 func (m *Manager) attach(s *session) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.unlinked[s.site] { // unlinked while this stream said hello
+		delete(m.peers, s.site)
+		return ErrRemoved
+	}
 	p := m.slotLocked(s.site)
 	if old := p.session; old != nil && old != s {
 		if m.preferred(old) && !m.preferred(s) && time.Since(p.since) < m.cfg.FailoverAfter {

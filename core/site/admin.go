@@ -113,13 +113,12 @@ func (s *Site) Status() *adminv1.GetStatusResponse {
 	return resp
 }
 
-// relation names how this site and peer back each other up.
+// relation names how this site and peer back each other up: as agreed in
+// the last hellos, or as configured before any.
 func (s *Site) relation(peer string, tr federation.TrackerSnapshot) string {
-	we := s.cfg.BacksUpSite(peer)
-	they := s.cfg.BackedUpBy() == peer
+	we, they := s.cfg.BacksUpSite(peer), s.cfg.BackedUpBy() == peer
 	if tr.Remote != nil {
-		we = we && tr.Relation.WeBackUp || we && !tr.Connected
-		they = tr.Relation.TheyBackUp || they && !tr.Connected
+		we, they = tr.Relation.WeBackUp, tr.Relation.TheyBackUp
 	}
 	switch {
 	case we && they:
@@ -151,10 +150,11 @@ func (a *adminService) Link(ctx context.Context, req *adminv1.LinkRequest) (*adm
 		return nil, fmt.Errorf("%w: %w", admin.ErrUnavailable, err)
 	}
 	s.mu.Lock()
+	delete(s.unlinked, peer)
 	if !s.isConfiguredPeer(peer) {
 		s.dynamic[peer] = addr
-		s.saveDynamicPeersLocked()
 	}
+	s.savePeersLocked()
 	s.mu.Unlock()
 	s.addPeer(peer, addr)
 	s.bus.Publish(events.Event{Time: time.Now(), Kind: "link", Peer: peer, To: "linked", Message: "linked by operator to " + addr})
@@ -171,7 +171,8 @@ func (a *adminService) Unlink(_ context.Context, req *adminv1.UnlinkRequest) (*a
 	delete(s.machines, peer)
 	delete(s.peerInfo, peer)
 	delete(s.dynamic, peer)
-	s.saveDynamicPeersLocked()
+	s.unlinked[peer] = true
+	s.savePeersLocked()
 	s.mu.Unlock()
 	if err := s.backups.Forget(peer); err != nil {
 		s.log.Warn("forgetting unlinked peer's records", "peer", peer, "error", err)

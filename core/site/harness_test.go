@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/rallyvoip/rally/core/config"
@@ -41,6 +42,8 @@ type spec struct {
 	heartbeat     string
 	failoverAfter string
 	licenses      int
+	admin         string // host:port (operator mTLS); "" = a unix socket
+	metrics       string // host:port of /metrics; "" = off
 }
 
 // federation is a test federation: a root CA and sites in one temp dir.
@@ -131,7 +134,14 @@ func (f *fed) writeConfig(sp spec) (path, addr string) {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "site: %s\nsip_domain: %s\nipv6: %v\n", sp.name, sp.sipDomain, sp.ipv6)
-	fmt.Fprintf(&b, "admin: unix://%s\n", filepath.Join(siteDir, "admin.sock"))
+	if sp.admin != "" {
+		fmt.Fprintf(&b, "admin: %s\n", sp.admin)
+	} else {
+		fmt.Fprintf(&b, "admin: unix://%s\n", filepath.Join(siteDir, "admin.sock"))
+	}
+	if sp.metrics != "" {
+		fmt.Fprintf(&b, "metrics: %s\n", sp.metrics)
+	}
 	fmt.Fprintf(&b, "tls: {ca: %s, cert: %s, key: %s}\n",
 		caFile, filepath.Join(pkiDir, certName+".crt"), filepath.Join(pkiDir, certName+".key"))
 	fmt.Fprintf(&b, "federation:\n  listen: %s\n  heartbeat: %s\n  failover_after: %s\n", addr, sp.heartbeat, sp.failoverAfter)
@@ -195,11 +205,25 @@ func start(t testing.TB, cfgPath string) *running {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{name: cfg.Site, site: s, cancel: cancel, done: make(chan error, 1)}
 	go func() {
-		r.done <- s.Serve(ctx)
-		s.Close()
+		err := s.Serve(ctx)
+		s.Close() // before stop returns: a restart reopens the stores
+		r.done <- err
 	}()
-	_, sock := cfg.AdminNetwork()
-	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	network, addr := cfg.AdminNetwork()
+	target, creds := "unix://"+addr, insecure.NewCredentials()
+	if network == "tcp" {
+		target, creds = addr, operatorCreds(t, cfg.TLS.CA)
+	}
+	// Wait for the listener, so that gRPC's first connect succeeds rather
+	// than backing off for a second.
+	eventually(t, 5*time.Second, cfg.Site+" admin listener", func() bool {
+		c, err := net.Dial(network, addr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	conn, err := grpc.NewClient(target, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,6 +237,22 @@ func start(t testing.TB, cfgPath string) *running {
 		return err == nil
 	})
 	return r
+}
+
+// operatorCreds issues an operator certificate from the root CA at caFile
+// (its key beside it) and returns client credentials presenting it, for a
+// host:port admin API.
+func operatorCreds(t testing.TB, caFile string) credentials.TransportCredentials {
+	t.Helper()
+	cert, key, err := pki.IssueOperator(filepath.Dir(caFile), "tester", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := pki.ClientConfig(caFile, cert, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return credentials.NewTLS(cfg)
 }
 
 // stop ends the daemon (its listeners close: peers see a reset).

@@ -72,7 +72,7 @@ func (o *observer) PeerLearned(peer, addr string) {
 		return
 	}
 	s.dynamic[peer] = addr
-	s.saveDynamicPeersLocked()
+	s.savePeersLocked()
 }
 
 func (o *observer) HandshakeRefused(claimed string, err error) {

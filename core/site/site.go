@@ -55,6 +55,7 @@ type Site struct {
 	machines map[string]*resilience.Machine
 	peerInfo map[string]*peerInfo // what each peer told us in its hello
 	dynamic  map[string]string    // peers learned at run time: site → addr
+	unlinked map[string]bool      // peers the operator unlinked: refused until linked again
 }
 
 // peerInfo is what the last hello of a peer said.
@@ -79,6 +80,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Site, e
 		machines: make(map[string]*resilience.Machine),
 		peerInfo: make(map[string]*peerInfo),
 		dynamic:  make(map[string]string),
+		unlinked: make(map[string]bool),
 	}
 	s.bus.OnDrop = s.metrics.DroppedEvents.Inc
 	if err := s.loadIdentity(); err != nil {
@@ -110,17 +112,27 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Site, e
 		return nil, err
 	}
 	s.fed = fed
+	for site := range s.unlinked {
+		fed.RemovePeer(site)
+	}
 	for _, p := range cfg.Federation.Peers {
-		s.addPeer(p.Site, p.Addr)
+		if !s.unlinked[p.Site] {
+			s.addPeer(p.Site, p.Addr)
+		}
 	}
 	for site, addr := range s.dynamic {
 		s.addPeer(site, addr)
 	}
-	if cfg.Backup != nil {
-		s.ensureMachine(cfg.Backup.Site)
+	// Backup partners have a machine even before they link (a durable
+	// backup may fail over a home that never comes back), unless unlinked.
+	partners := slices.Clone(cfg.BacksUp)
+	if b := cfg.BackedUpBy(); b != "" {
+		partners = append(partners, b)
 	}
-	for _, b := range cfg.BacksUp {
-		s.ensureMachine(b)
+	for _, p := range partners {
+		if !s.unlinked[p] {
+			s.ensureMachine(p)
+		}
 	}
 	network, addr := cfg.AdminNetwork()
 	acfg := admin.Config{Network: network, Addr: addr, Logger: logger.With("component", "admin")}
@@ -204,7 +216,7 @@ func (s *Site) openStores(ctx context.Context) error {
 	} else {
 		s.backups = backupstore.NewMemory()
 	}
-	if err := s.loadDynamicPeers(); err != nil {
+	if err := s.loadPeers(); err != nil {
 		return fmt.Errorf("%s: store.path: %w", file, err)
 	}
 
@@ -338,34 +350,56 @@ func (s *Site) pluginHealth() map[string]federationv1.PluginHealth {
 	return nil
 }
 
-// dynamicPeersFile keeps peers learned with `rally link` or from their
-// hellos; it holds names and addresses only.
-func (s *Site) dynamicPeersFile() string {
+// peersFile is what store.path/peers.json keeps: peers learned at run time
+// (`rally link`, or an address announced in a hello) and peers the operator
+// unlinked, which stay refused across restarts until linked again. It
+// holds names and addresses only.
+type peersFile struct {
+	Learned  map[string]string `json:"learned"`
+	Unlinked []string          `json:"unlinked"`
+}
+
+func (s *Site) peersPath() string {
 	return filepath.Join(s.cfg.Store.Path, "peers.json")
 }
 
-func (s *Site) loadDynamicPeers() error {
-	data, err := os.ReadFile(s.dynamicPeersFile())
+func (s *Site) loadPeers() error {
+	data, err := os.ReadFile(s.peersPath())
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	if err := json.Unmarshal(data, &s.dynamic); err != nil {
-		return fmt.Errorf("%s: %w", s.dynamicPeersFile(), err)
+	var pf peersFile
+	if err := json.Unmarshal(data, &pf); err != nil {
+		return fmt.Errorf("%s: %w", s.peersPath(), err)
+	}
+	for site, addr := range pf.Learned {
+		s.dynamic[site] = addr
+	}
+	for _, site := range pf.Unlinked {
+		s.unlinked[site] = true
 	}
 	return nil
 }
 
-func (s *Site) saveDynamicPeersLocked() {
-	data, _ := json.MarshalIndent(s.dynamic, "", "  ")
-	tmp := s.dynamicPeersFile() + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err == nil {
-		err = os.Rename(tmp, s.dynamicPeersFile())
-		if err != nil {
-			s.log.Warn("saving peers", "error", err)
+// savePeersLocked writes peers.json atomically; s.mu is held.
+func (s *Site) savePeersLocked() {
+	pf := peersFile{Learned: s.dynamic, Unlinked: make([]string, 0, len(s.unlinked))}
+	for site := range s.unlinked {
+		pf.Unlinked = append(pf.Unlinked, site)
+	}
+	slices.Sort(pf.Unlinked)
+	data, err := json.MarshalIndent(pf, "", "  ")
+	if err == nil {
+		tmp := s.peersPath() + ".tmp"
+		if err = os.WriteFile(tmp, data, 0o600); err == nil {
+			err = os.Rename(tmp, s.peersPath())
 		}
+	}
+	if err != nil {
+		s.log.Warn("saving peers", "file", s.peersPath(), "error", err)
 	}
 }
 
