@@ -64,7 +64,12 @@ func serveSite(t *testing.T, cfg string) *proc {
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { p.kill() })
+	t.Cleanup(func() {
+		p.kill()
+		if t.Failed() {
+			t.Logf("log of rally serve --config %s:\n%s", cfg, p.log)
+		}
+	})
 	return p
 }
 

@@ -68,7 +68,12 @@ func (n *netns) serve(cfg string) *proc {
 	if err := p.cmd.Start(); err != nil {
 		n.t.Fatal(err)
 	}
-	n.t.Cleanup(p.kill)
+	n.t.Cleanup(func() {
+		p.kill()
+		if n.t.Failed() {
+			n.t.Logf("log of rally serve --config %s:\n%s", cfg, p.log)
+		}
+	})
 	return p
 }
 

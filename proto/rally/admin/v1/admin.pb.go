@@ -126,7 +126,8 @@ type SiteStatus struct {
 	Started        *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=started,proto3" json:"started,omitempty"`
 	FederationAddr string                 `protobuf:"bytes,9,opt,name=federation_addr,json=federationAddr,proto3" json:"federation_addr,omitempty"`
 	// backup_site is who backs this site up ("" for none).
-	BackupSite    string `protobuf:"bytes,10,opt,name=backup_site,json=backupSite,proto3" json:"backup_site,omitempty"`
+	BackupSite    string          `protobuf:"bytes,10,opt,name=backup_site,json=backupSite,proto3" json:"backup_site,omitempty"`
+	Plugins       []*PluginStatus `protobuf:"bytes,11,rep,name=plugins,proto3" json:"plugins,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -231,6 +232,149 @@ func (x *SiteStatus) GetBackupSite() string {
 	return ""
 }
 
+func (x *SiteStatus) GetPlugins() []*PluginStatus {
+	if x != nil {
+		return x.Plugins
+	}
+	return nil
+}
+
+// PluginStatus is one plugin process of the site.
+type PluginStatus struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// protocol is "sip", "h323" or "".
+	Protocol string `protobuf:"bytes,2,opt,name=protocol,proto3" json:"protocol,omitempty"`
+	// origin is "builtin" (inside the rally binary) or "external" (installed).
+	Origin string `protobuf:"bytes,3,opt,name=origin,proto3" json:"origin,omitempty"`
+	Path   string `protobuf:"bytes,4,opt,name=path,proto3" json:"path,omitempty"`
+	Sha256 string `protobuf:"bytes,5,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	// health: starting | serving | not_serving | restarting | failed
+	Health        string   `protobuf:"bytes,6,opt,name=health,proto3" json:"health,omitempty"`
+	Restarts      uint32   `protobuf:"varint,7,opt,name=restarts,proto3" json:"restarts,omitempty"`
+	LastError     string   `protobuf:"bytes,8,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	Endpoints     []string `protobuf:"bytes,9,rep,name=endpoints,proto3" json:"endpoints,omitempty"`
+	Pid           int64    `protobuf:"varint,10,opt,name=pid,proto3" json:"pid,omitempty"`
+	ApiVersion    uint32   `protobuf:"varint,11,opt,name=api_version,json=apiVersion,proto3" json:"api_version,omitempty"`
+	Version       string   `protobuf:"bytes,12,opt,name=version,proto3" json:"version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PluginStatus) Reset() {
+	*x = PluginStatus{}
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PluginStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PluginStatus) ProtoMessage() {}
+
+func (x *PluginStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PluginStatus.ProtoReflect.Descriptor instead.
+func (*PluginStatus) Descriptor() ([]byte, []int) {
+	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *PluginStatus) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *PluginStatus) GetProtocol() string {
+	if x != nil {
+		return x.Protocol
+	}
+	return ""
+}
+
+func (x *PluginStatus) GetOrigin() string {
+	if x != nil {
+		return x.Origin
+	}
+	return ""
+}
+
+func (x *PluginStatus) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *PluginStatus) GetSha256() string {
+	if x != nil {
+		return x.Sha256
+	}
+	return ""
+}
+
+func (x *PluginStatus) GetHealth() string {
+	if x != nil {
+		return x.Health
+	}
+	return ""
+}
+
+func (x *PluginStatus) GetRestarts() uint32 {
+	if x != nil {
+		return x.Restarts
+	}
+	return 0
+}
+
+func (x *PluginStatus) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *PluginStatus) GetEndpoints() []string {
+	if x != nil {
+		return x.Endpoints
+	}
+	return nil
+}
+
+func (x *PluginStatus) GetPid() int64 {
+	if x != nil {
+		return x.Pid
+	}
+	return 0
+}
+
+func (x *PluginStatus) GetApiVersion() uint32 {
+	if x != nil {
+		return x.ApiVersion
+	}
+	return 0
+}
+
+func (x *PluginStatus) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
 // PeerStatus is a linked site as seen from the answering site.
 type PeerStatus struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -266,7 +410,7 @@ type PeerStatus struct {
 
 func (x *PeerStatus) Reset() {
 	*x = PeerStatus{}
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[3]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -278,7 +422,7 @@ func (x *PeerStatus) String() string {
 func (*PeerStatus) ProtoMessage() {}
 
 func (x *PeerStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[3]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -291,7 +435,7 @@ func (x *PeerStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerStatus.ProtoReflect.Descriptor instead.
 func (*PeerStatus) Descriptor() ([]byte, []int) {
-	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{3}
+	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *PeerStatus) GetSite() string {
@@ -421,7 +565,7 @@ type ListPhonesRequest struct {
 
 func (x *ListPhonesRequest) Reset() {
 	*x = ListPhonesRequest{}
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[4]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -433,7 +577,7 @@ func (x *ListPhonesRequest) String() string {
 func (*ListPhonesRequest) ProtoMessage() {}
 
 func (x *ListPhonesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[4]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -446,7 +590,7 @@ func (x *ListPhonesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPhonesRequest.ProtoReflect.Descriptor instead.
 func (*ListPhonesRequest) Descriptor() ([]byte, []int) {
-	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{4}
+	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{5}
 }
 
 type ListPhonesResponse struct {
@@ -458,7 +602,7 @@ type ListPhonesResponse struct {
 
 func (x *ListPhonesResponse) Reset() {
 	*x = ListPhonesResponse{}
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[5]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -470,7 +614,7 @@ func (x *ListPhonesResponse) String() string {
 func (*ListPhonesResponse) ProtoMessage() {}
 
 func (x *ListPhonesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[5]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -483,7 +627,7 @@ func (x *ListPhonesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPhonesResponse.ProtoReflect.Descriptor instead.
 func (*ListPhonesResponse) Descriptor() ([]byte, []int) {
-	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{5}
+	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ListPhonesResponse) GetRegistrations() []*Registration {
@@ -511,7 +655,7 @@ type Registration struct {
 
 func (x *Registration) Reset() {
 	*x = Registration{}
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[6]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -523,7 +667,7 @@ func (x *Registration) String() string {
 func (*Registration) ProtoMessage() {}
 
 func (x *Registration) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[6]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -536,7 +680,7 @@ func (x *Registration) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Registration.ProtoReflect.Descriptor instead.
 func (*Registration) Descriptor() ([]byte, []int) {
-	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{6}
+	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Registration) GetPhone() string {
@@ -605,7 +749,7 @@ type LinkRequest struct {
 
 func (x *LinkRequest) Reset() {
 	*x = LinkRequest{}
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[7]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -617,7 +761,7 @@ func (x *LinkRequest) String() string {
 func (*LinkRequest) ProtoMessage() {}
 
 func (x *LinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[7]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -630,7 +774,7 @@ func (x *LinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkRequest.ProtoReflect.Descriptor instead.
 func (*LinkRequest) Descriptor() ([]byte, []int) {
-	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{7}
+	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *LinkRequest) GetAddr() string {
@@ -650,7 +794,7 @@ type LinkResponse struct {
 
 func (x *LinkResponse) Reset() {
 	*x = LinkResponse{}
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[8]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -662,7 +806,7 @@ func (x *LinkResponse) String() string {
 func (*LinkResponse) ProtoMessage() {}
 
 func (x *LinkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[8]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -675,7 +819,7 @@ func (x *LinkResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkResponse.ProtoReflect.Descriptor instead.
 func (*LinkResponse) Descriptor() ([]byte, []int) {
-	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{8}
+	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *LinkResponse) GetSite() string {
@@ -694,7 +838,7 @@ type UnlinkRequest struct {
 
 func (x *UnlinkRequest) Reset() {
 	*x = UnlinkRequest{}
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[9]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -706,7 +850,7 @@ func (x *UnlinkRequest) String() string {
 func (*UnlinkRequest) ProtoMessage() {}
 
 func (x *UnlinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[9]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -719,7 +863,7 @@ func (x *UnlinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnlinkRequest.ProtoReflect.Descriptor instead.
 func (*UnlinkRequest) Descriptor() ([]byte, []int) {
-	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{9}
+	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *UnlinkRequest) GetSite() string {
@@ -737,7 +881,7 @@ type UnlinkResponse struct {
 
 func (x *UnlinkResponse) Reset() {
 	*x = UnlinkResponse{}
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[10]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -749,7 +893,7 @@ func (x *UnlinkResponse) String() string {
 func (*UnlinkResponse) ProtoMessage() {}
 
 func (x *UnlinkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[10]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -762,7 +906,7 @@ func (x *UnlinkResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnlinkResponse.ProtoReflect.Descriptor instead.
 func (*UnlinkResponse) Descriptor() ([]byte, []int) {
-	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{10}
+	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{11}
 }
 
 type FailbackRequest struct {
@@ -774,7 +918,7 @@ type FailbackRequest struct {
 
 func (x *FailbackRequest) Reset() {
 	*x = FailbackRequest{}
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[11]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -786,7 +930,7 @@ func (x *FailbackRequest) String() string {
 func (*FailbackRequest) ProtoMessage() {}
 
 func (x *FailbackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[11]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -799,7 +943,7 @@ func (x *FailbackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FailbackRequest.ProtoReflect.Descriptor instead.
 func (*FailbackRequest) Descriptor() ([]byte, []int) {
-	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{11}
+	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *FailbackRequest) GetSite() string {
@@ -819,7 +963,7 @@ type FailbackResponse struct {
 
 func (x *FailbackResponse) Reset() {
 	*x = FailbackResponse{}
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[12]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -831,7 +975,7 @@ func (x *FailbackResponse) String() string {
 func (*FailbackResponse) ProtoMessage() {}
 
 func (x *FailbackResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[12]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -844,7 +988,7 @@ func (x *FailbackResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FailbackResponse.ProtoReflect.Descriptor instead.
 func (*FailbackResponse) Descriptor() ([]byte, []int) {
-	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{12}
+	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *FailbackResponse) GetState() string {
@@ -862,7 +1006,7 @@ type CheckRequest struct {
 
 func (x *CheckRequest) Reset() {
 	*x = CheckRequest{}
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[13]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -874,7 +1018,7 @@ func (x *CheckRequest) String() string {
 func (*CheckRequest) ProtoMessage() {}
 
 func (x *CheckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[13]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -887,7 +1031,7 @@ func (x *CheckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckRequest.ProtoReflect.Descriptor instead.
 func (*CheckRequest) Descriptor() ([]byte, []int) {
-	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{13}
+	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{14}
 }
 
 type CheckResponse struct {
@@ -899,7 +1043,7 @@ type CheckResponse struct {
 
 func (x *CheckResponse) Reset() {
 	*x = CheckResponse{}
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[14]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -911,7 +1055,7 @@ func (x *CheckResponse) String() string {
 func (*CheckResponse) ProtoMessage() {}
 
 func (x *CheckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[14]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -924,7 +1068,7 @@ func (x *CheckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckResponse.ProtoReflect.Descriptor instead.
 func (*CheckResponse) Descriptor() ([]byte, []int) {
-	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{14}
+	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CheckResponse) GetResults() []*CheckResult {
@@ -949,7 +1093,7 @@ type CheckResult struct {
 
 func (x *CheckResult) Reset() {
 	*x = CheckResult{}
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[15]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -961,7 +1105,7 @@ func (x *CheckResult) String() string {
 func (*CheckResult) ProtoMessage() {}
 
 func (x *CheckResult) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[15]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -974,7 +1118,7 @@ func (x *CheckResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckResult.ProtoReflect.Descriptor instead.
 func (*CheckResult) Descriptor() ([]byte, []int) {
-	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{15}
+	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CheckResult) GetPeer() string {
@@ -1015,7 +1159,7 @@ type ExplainAdmissionRequest struct {
 
 func (x *ExplainAdmissionRequest) Reset() {
 	*x = ExplainAdmissionRequest{}
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[16]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1027,7 +1171,7 @@ func (x *ExplainAdmissionRequest) String() string {
 func (*ExplainAdmissionRequest) ProtoMessage() {}
 
 func (x *ExplainAdmissionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[16]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1040,7 +1184,7 @@ func (x *ExplainAdmissionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainAdmissionRequest.ProtoReflect.Descriptor instead.
 func (*ExplainAdmissionRequest) Descriptor() ([]byte, []int) {
-	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{16}
+	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ExplainAdmissionRequest) GetPhoneId() string {
@@ -1070,7 +1214,7 @@ type ExplainAdmissionResponse struct {
 
 func (x *ExplainAdmissionResponse) Reset() {
 	*x = ExplainAdmissionResponse{}
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[17]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1082,7 +1226,7 @@ func (x *ExplainAdmissionResponse) String() string {
 func (*ExplainAdmissionResponse) ProtoMessage() {}
 
 func (x *ExplainAdmissionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[17]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1095,7 +1239,7 @@ func (x *ExplainAdmissionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainAdmissionResponse.ProtoReflect.Descriptor instead.
 func (*ExplainAdmissionResponse) Descriptor() ([]byte, []int) {
-	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{17}
+	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ExplainAdmissionResponse) GetOutcome() string {
@@ -1132,7 +1276,7 @@ type PutRecordRequest struct {
 
 func (x *PutRecordRequest) Reset() {
 	*x = PutRecordRequest{}
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[18]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1144,7 +1288,7 @@ func (x *PutRecordRequest) String() string {
 func (*PutRecordRequest) ProtoMessage() {}
 
 func (x *PutRecordRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[18]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1157,7 +1301,7 @@ func (x *PutRecordRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutRecordRequest.ProtoReflect.Descriptor instead.
 func (*PutRecordRequest) Descriptor() ([]byte, []int) {
-	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{18}
+	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *PutRecordRequest) GetRecord() *v1.Record {
@@ -1190,7 +1334,7 @@ type PutRecordResponse struct {
 
 func (x *PutRecordResponse) Reset() {
 	*x = PutRecordResponse{}
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[19]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1202,7 +1346,7 @@ func (x *PutRecordResponse) String() string {
 func (*PutRecordResponse) ProtoMessage() {}
 
 func (x *PutRecordResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[19]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1215,7 +1359,7 @@ func (x *PutRecordResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutRecordResponse.ProtoReflect.Descriptor instead.
 func (*PutRecordResponse) Descriptor() ([]byte, []int) {
-	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{19}
+	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *PutRecordResponse) GetRecord() *v1.Record {
@@ -1234,7 +1378,7 @@ type DeleteRecordRequest struct {
 
 func (x *DeleteRecordRequest) Reset() {
 	*x = DeleteRecordRequest{}
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[20]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1246,7 +1390,7 @@ func (x *DeleteRecordRequest) String() string {
 func (*DeleteRecordRequest) ProtoMessage() {}
 
 func (x *DeleteRecordRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[20]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1259,7 +1403,7 @@ func (x *DeleteRecordRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRecordRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRecordRequest) Descriptor() ([]byte, []int) {
-	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{20}
+	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *DeleteRecordRequest) GetKey() string {
@@ -1278,7 +1422,7 @@ type DeleteRecordResponse struct {
 
 func (x *DeleteRecordResponse) Reset() {
 	*x = DeleteRecordResponse{}
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[21]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1290,7 +1434,7 @@ func (x *DeleteRecordResponse) String() string {
 func (*DeleteRecordResponse) ProtoMessage() {}
 
 func (x *DeleteRecordResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[21]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1303,7 +1447,7 @@ func (x *DeleteRecordResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRecordResponse.ProtoReflect.Descriptor instead.
 func (*DeleteRecordResponse) Descriptor() ([]byte, []int) {
-	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{21}
+	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *DeleteRecordResponse) GetRevision() uint64 {
@@ -1322,7 +1466,7 @@ type GetRecordRequest struct {
 
 func (x *GetRecordRequest) Reset() {
 	*x = GetRecordRequest{}
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[22]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1334,7 +1478,7 @@ func (x *GetRecordRequest) String() string {
 func (*GetRecordRequest) ProtoMessage() {}
 
 func (x *GetRecordRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[22]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1347,7 +1491,7 @@ func (x *GetRecordRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRecordRequest.ProtoReflect.Descriptor instead.
 func (*GetRecordRequest) Descriptor() ([]byte, []int) {
-	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{22}
+	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *GetRecordRequest) GetKey() string {
@@ -1366,7 +1510,7 @@ type GetRecordResponse struct {
 
 func (x *GetRecordResponse) Reset() {
 	*x = GetRecordResponse{}
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[23]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1378,7 +1522,7 @@ func (x *GetRecordResponse) String() string {
 func (*GetRecordResponse) ProtoMessage() {}
 
 func (x *GetRecordResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[23]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1391,7 +1535,7 @@ func (x *GetRecordResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRecordResponse.ProtoReflect.Descriptor instead.
 func (*GetRecordResponse) Descriptor() ([]byte, []int) {
-	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{23}
+	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *GetRecordResponse) GetRecord() *v1.Record {
@@ -1411,7 +1555,7 @@ type ListRecordsRequest struct {
 
 func (x *ListRecordsRequest) Reset() {
 	*x = ListRecordsRequest{}
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[24]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1423,7 +1567,7 @@ func (x *ListRecordsRequest) String() string {
 func (*ListRecordsRequest) ProtoMessage() {}
 
 func (x *ListRecordsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[24]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1436,7 +1580,7 @@ func (x *ListRecordsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRecordsRequest.ProtoReflect.Descriptor instead.
 func (*ListRecordsRequest) Descriptor() ([]byte, []int) {
-	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{24}
+	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ListRecordsRequest) GetKind() string {
@@ -1455,7 +1599,7 @@ type ListRecordsResponse struct {
 
 func (x *ListRecordsResponse) Reset() {
 	*x = ListRecordsResponse{}
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[25]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1467,7 +1611,7 @@ func (x *ListRecordsResponse) String() string {
 func (*ListRecordsResponse) ProtoMessage() {}
 
 func (x *ListRecordsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[25]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1480,7 +1624,7 @@ func (x *ListRecordsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRecordsResponse.ProtoReflect.Descriptor instead.
 func (*ListRecordsResponse) Descriptor() ([]byte, []int) {
-	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{25}
+	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListRecordsResponse) GetRecords() []*v1.Record {
@@ -1488,6 +1632,263 @@ func (x *ListRecordsResponse) GetRecords() []*v1.Record {
 		return x.Records
 	}
 	return nil
+}
+
+type ListPluginsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPluginsRequest) Reset() {
+	*x = ListPluginsRequest{}
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPluginsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPluginsRequest) ProtoMessage() {}
+
+func (x *ListPluginsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPluginsRequest.ProtoReflect.Descriptor instead.
+func (*ListPluginsRequest) Descriptor() ([]byte, []int) {
+	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{27}
+}
+
+type ListPluginsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Plugins       []*PluginStatus        `protobuf:"bytes,1,rep,name=plugins,proto3" json:"plugins,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPluginsResponse) Reset() {
+	*x = ListPluginsResponse{}
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPluginsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPluginsResponse) ProtoMessage() {}
+
+func (x *ListPluginsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPluginsResponse.ProtoReflect.Descriptor instead.
+func (*ListPluginsResponse) Descriptor() ([]byte, []int) {
+	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *ListPluginsResponse) GetPlugins() []*PluginStatus {
+	if x != nil {
+		return x.Plugins
+	}
+	return nil
+}
+
+type InstallPluginRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Path  string                 `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	// name defaults to the file's base name.
+	Name          string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InstallPluginRequest) Reset() {
+	*x = InstallPluginRequest{}
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InstallPluginRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InstallPluginRequest) ProtoMessage() {}
+
+func (x *InstallPluginRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InstallPluginRequest.ProtoReflect.Descriptor instead.
+func (*InstallPluginRequest) Descriptor() ([]byte, []int) {
+	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *InstallPluginRequest) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *InstallPluginRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type InstallPluginResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Plugin        *PluginStatus          `protobuf:"bytes,1,opt,name=plugin,proto3" json:"plugin,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InstallPluginResponse) Reset() {
+	*x = InstallPluginResponse{}
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InstallPluginResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InstallPluginResponse) ProtoMessage() {}
+
+func (x *InstallPluginResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InstallPluginResponse.ProtoReflect.Descriptor instead.
+func (*InstallPluginResponse) Descriptor() ([]byte, []int) {
+	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *InstallPluginResponse) GetPlugin() *PluginStatus {
+	if x != nil {
+		return x.Plugin
+	}
+	return nil
+}
+
+type RemovePluginRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemovePluginRequest) Reset() {
+	*x = RemovePluginRequest{}
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemovePluginRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemovePluginRequest) ProtoMessage() {}
+
+func (x *RemovePluginRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemovePluginRequest.ProtoReflect.Descriptor instead.
+func (*RemovePluginRequest) Descriptor() ([]byte, []int) {
+	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *RemovePluginRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type RemovePluginResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemovePluginResponse) Reset() {
+	*x = RemovePluginResponse{}
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemovePluginResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemovePluginResponse) ProtoMessage() {}
+
+func (x *RemovePluginResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemovePluginResponse.ProtoReflect.Descriptor instead.
+func (*RemovePluginResponse) Descriptor() ([]byte, []int) {
+	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{32}
 }
 
 type WatchEventsRequest struct {
@@ -1498,7 +1899,7 @@ type WatchEventsRequest struct {
 
 func (x *WatchEventsRequest) Reset() {
 	*x = WatchEventsRequest{}
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[26]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1510,7 +1911,7 @@ func (x *WatchEventsRequest) String() string {
 func (*WatchEventsRequest) ProtoMessage() {}
 
 func (x *WatchEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[26]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1523,7 +1924,7 @@ func (x *WatchEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEventsRequest.ProtoReflect.Descriptor instead.
 func (*WatchEventsRequest) Descriptor() ([]byte, []int) {
-	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{26}
+	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{33}
 }
 
 type WatchEventsResponse struct {
@@ -1535,7 +1936,7 @@ type WatchEventsResponse struct {
 
 func (x *WatchEventsResponse) Reset() {
 	*x = WatchEventsResponse{}
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[27]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1547,7 +1948,7 @@ func (x *WatchEventsResponse) String() string {
 func (*WatchEventsResponse) ProtoMessage() {}
 
 func (x *WatchEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[27]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1560,7 +1961,7 @@ func (x *WatchEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEventsResponse.ProtoReflect.Descriptor instead.
 func (*WatchEventsResponse) Descriptor() ([]byte, []int) {
-	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{27}
+	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *WatchEventsResponse) GetEvent() *Event {
@@ -1586,7 +1987,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[28]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1598,7 +1999,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[28]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1611,7 +2012,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{28}
+	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Event) GetTime() *timestamppb.Timestamp {
@@ -1664,7 +2065,7 @@ const file_rally_admin_v1_admin_proto_rawDesc = "" +
 	"\x10GetStatusRequest\"u\n" +
 	"\x11GetStatusResponse\x12.\n" +
 	"\x04site\x18\x01 \x01(\v2\x1a.rally.admin.v1.SiteStatusR\x04site\x120\n" +
-	"\x05peers\x18\x02 \x03(\v2\x1a.rally.admin.v1.PeerStatusR\x05peers\"\xcc\x02\n" +
+	"\x05peers\x18\x02 \x03(\v2\x1a.rally.admin.v1.PeerStatusR\x05peers\"\x84\x03\n" +
 	"\n" +
 	"SiteStatus\x12\x12\n" +
 	"\x04site\x18\x01 \x01(\tR\x04site\x12\x1d\n" +
@@ -1680,7 +2081,24 @@ const file_rally_admin_v1_admin_proto_rawDesc = "" +
 	"\x0ffederation_addr\x18\t \x01(\tR\x0efederationAddr\x12\x1f\n" +
 	"\vbackup_site\x18\n" +
 	" \x01(\tR\n" +
-	"backupSite\"\xae\x05\n" +
+	"backupSite\x126\n" +
+	"\aplugins\x18\v \x03(\v2\x1c.rally.admin.v1.PluginStatusR\aplugins\"\xc0\x02\n" +
+	"\fPluginStatus\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
+	"\bprotocol\x18\x02 \x01(\tR\bprotocol\x12\x16\n" +
+	"\x06origin\x18\x03 \x01(\tR\x06origin\x12\x12\n" +
+	"\x04path\x18\x04 \x01(\tR\x04path\x12\x16\n" +
+	"\x06sha256\x18\x05 \x01(\tR\x06sha256\x12\x16\n" +
+	"\x06health\x18\x06 \x01(\tR\x06health\x12\x1a\n" +
+	"\brestarts\x18\a \x01(\rR\brestarts\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\b \x01(\tR\tlastError\x12\x1c\n" +
+	"\tendpoints\x18\t \x03(\tR\tendpoints\x12\x10\n" +
+	"\x03pid\x18\n" +
+	" \x01(\x03R\x03pid\x12\x1f\n" +
+	"\vapi_version\x18\v \x01(\rR\n" +
+	"apiVersion\x12\x18\n" +
+	"\aversion\x18\f \x01(\tR\aversion\"\xae\x05\n" +
 	"\n" +
 	"PeerStatus\x12\x12\n" +
 	"\x04site\x18\x01 \x01(\tR\x04site\x12\x12\n" +
@@ -1764,6 +2182,17 @@ const file_rally_admin_v1_admin_proto_rawDesc = "" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\"L\n" +
 	"\x13ListRecordsResponse\x125\n" +
 	"\arecords\x18\x01 \x03(\v2\x1b.rally.federation.v1.RecordR\arecords\"\x14\n" +
+	"\x12ListPluginsRequest\"M\n" +
+	"\x13ListPluginsResponse\x126\n" +
+	"\aplugins\x18\x01 \x03(\v2\x1c.rally.admin.v1.PluginStatusR\aplugins\">\n" +
+	"\x14InstallPluginRequest\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\"M\n" +
+	"\x15InstallPluginResponse\x124\n" +
+	"\x06plugin\x18\x01 \x01(\v2\x1c.rally.admin.v1.PluginStatusR\x06plugin\")\n" +
+	"\x13RemovePluginRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\x16\n" +
+	"\x14RemovePluginResponse\"\x14\n" +
 	"\x12WatchEventsRequest\"B\n" +
 	"\x13WatchEventsResponse\x12+\n" +
 	"\x05event\x18\x01 \x01(\v2\x15.rally.admin.v1.EventR\x05event\"\x9d\x01\n" +
@@ -1773,7 +2202,7 @@ const file_rally_admin_v1_admin_proto_rawDesc = "" +
 	"\x04peer\x18\x03 \x01(\tR\x04peer\x12\x12\n" +
 	"\x04from\x18\x04 \x01(\tR\x04from\x12\x0e\n" +
 	"\x02to\x18\x05 \x01(\tR\x02to\x12\x18\n" +
-	"\amessage\x18\x06 \x01(\tR\amessage2\xee\a\n" +
+	"\amessage\x18\x06 \x01(\tR\amessage2\xff\t\n" +
 	"\fAdminService\x12P\n" +
 	"\tGetStatus\x12 .rally.admin.v1.GetStatusRequest\x1a!.rally.admin.v1.GetStatusResponse\x12S\n" +
 	"\n" +
@@ -1787,7 +2216,10 @@ const file_rally_admin_v1_admin_proto_rawDesc = "" +
 	"\fDeleteRecord\x12#.rally.admin.v1.DeleteRecordRequest\x1a$.rally.admin.v1.DeleteRecordResponse\x12P\n" +
 	"\tGetRecord\x12 .rally.admin.v1.GetRecordRequest\x1a!.rally.admin.v1.GetRecordResponse\x12V\n" +
 	"\vListRecords\x12\".rally.admin.v1.ListRecordsRequest\x1a#.rally.admin.v1.ListRecordsResponse\x12X\n" +
-	"\vWatchEvents\x12\".rally.admin.v1.WatchEventsRequest\x1a#.rally.admin.v1.WatchEventsResponse0\x01B9Z7github.com/rallyvoip/rally/proto/rally/admin/v1;adminv1b\x06proto3"
+	"\vWatchEvents\x12\".rally.admin.v1.WatchEventsRequest\x1a#.rally.admin.v1.WatchEventsResponse0\x01\x12V\n" +
+	"\vListPlugins\x12\".rally.admin.v1.ListPluginsRequest\x1a#.rally.admin.v1.ListPluginsResponse\x12\\\n" +
+	"\rInstallPlugin\x12$.rally.admin.v1.InstallPluginRequest\x1a%.rally.admin.v1.InstallPluginResponse\x12Y\n" +
+	"\fRemovePlugin\x12#.rally.admin.v1.RemovePluginRequest\x1a$.rally.admin.v1.RemovePluginResponseB9Z7github.com/rallyvoip/rally/proto/rally/admin/v1;adminv1b\x06proto3"
 
 var (
 	file_rally_admin_v1_admin_proto_rawDescOnce sync.Once
@@ -1801,88 +2233,104 @@ func file_rally_admin_v1_admin_proto_rawDescGZIP() []byte {
 	return file_rally_admin_v1_admin_proto_rawDescData
 }
 
-var file_rally_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_rally_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_rally_admin_v1_admin_proto_goTypes = []any{
 	(*GetStatusRequest)(nil),         // 0: rally.admin.v1.GetStatusRequest
 	(*GetStatusResponse)(nil),        // 1: rally.admin.v1.GetStatusResponse
 	(*SiteStatus)(nil),               // 2: rally.admin.v1.SiteStatus
-	(*PeerStatus)(nil),               // 3: rally.admin.v1.PeerStatus
-	(*ListPhonesRequest)(nil),        // 4: rally.admin.v1.ListPhonesRequest
-	(*ListPhonesResponse)(nil),       // 5: rally.admin.v1.ListPhonesResponse
-	(*Registration)(nil),             // 6: rally.admin.v1.Registration
-	(*LinkRequest)(nil),              // 7: rally.admin.v1.LinkRequest
-	(*LinkResponse)(nil),             // 8: rally.admin.v1.LinkResponse
-	(*UnlinkRequest)(nil),            // 9: rally.admin.v1.UnlinkRequest
-	(*UnlinkResponse)(nil),           // 10: rally.admin.v1.UnlinkResponse
-	(*FailbackRequest)(nil),          // 11: rally.admin.v1.FailbackRequest
-	(*FailbackResponse)(nil),         // 12: rally.admin.v1.FailbackResponse
-	(*CheckRequest)(nil),             // 13: rally.admin.v1.CheckRequest
-	(*CheckResponse)(nil),            // 14: rally.admin.v1.CheckResponse
-	(*CheckResult)(nil),              // 15: rally.admin.v1.CheckResult
-	(*ExplainAdmissionRequest)(nil),  // 16: rally.admin.v1.ExplainAdmissionRequest
-	(*ExplainAdmissionResponse)(nil), // 17: rally.admin.v1.ExplainAdmissionResponse
-	(*PutRecordRequest)(nil),         // 18: rally.admin.v1.PutRecordRequest
-	(*PutRecordResponse)(nil),        // 19: rally.admin.v1.PutRecordResponse
-	(*DeleteRecordRequest)(nil),      // 20: rally.admin.v1.DeleteRecordRequest
-	(*DeleteRecordResponse)(nil),     // 21: rally.admin.v1.DeleteRecordResponse
-	(*GetRecordRequest)(nil),         // 22: rally.admin.v1.GetRecordRequest
-	(*GetRecordResponse)(nil),        // 23: rally.admin.v1.GetRecordResponse
-	(*ListRecordsRequest)(nil),       // 24: rally.admin.v1.ListRecordsRequest
-	(*ListRecordsResponse)(nil),      // 25: rally.admin.v1.ListRecordsResponse
-	(*WatchEventsRequest)(nil),       // 26: rally.admin.v1.WatchEventsRequest
-	(*WatchEventsResponse)(nil),      // 27: rally.admin.v1.WatchEventsResponse
-	(*Event)(nil),                    // 28: rally.admin.v1.Event
-	nil,                              // 29: rally.admin.v1.PeerStatus.PluginsEntry
-	(*timestamppb.Timestamp)(nil),    // 30: google.protobuf.Timestamp
-	(v1.Protocol)(0),                 // 31: rally.federation.v1.Protocol
-	(*v1.Record)(nil),                // 32: rally.federation.v1.Record
+	(*PluginStatus)(nil),             // 3: rally.admin.v1.PluginStatus
+	(*PeerStatus)(nil),               // 4: rally.admin.v1.PeerStatus
+	(*ListPhonesRequest)(nil),        // 5: rally.admin.v1.ListPhonesRequest
+	(*ListPhonesResponse)(nil),       // 6: rally.admin.v1.ListPhonesResponse
+	(*Registration)(nil),             // 7: rally.admin.v1.Registration
+	(*LinkRequest)(nil),              // 8: rally.admin.v1.LinkRequest
+	(*LinkResponse)(nil),             // 9: rally.admin.v1.LinkResponse
+	(*UnlinkRequest)(nil),            // 10: rally.admin.v1.UnlinkRequest
+	(*UnlinkResponse)(nil),           // 11: rally.admin.v1.UnlinkResponse
+	(*FailbackRequest)(nil),          // 12: rally.admin.v1.FailbackRequest
+	(*FailbackResponse)(nil),         // 13: rally.admin.v1.FailbackResponse
+	(*CheckRequest)(nil),             // 14: rally.admin.v1.CheckRequest
+	(*CheckResponse)(nil),            // 15: rally.admin.v1.CheckResponse
+	(*CheckResult)(nil),              // 16: rally.admin.v1.CheckResult
+	(*ExplainAdmissionRequest)(nil),  // 17: rally.admin.v1.ExplainAdmissionRequest
+	(*ExplainAdmissionResponse)(nil), // 18: rally.admin.v1.ExplainAdmissionResponse
+	(*PutRecordRequest)(nil),         // 19: rally.admin.v1.PutRecordRequest
+	(*PutRecordResponse)(nil),        // 20: rally.admin.v1.PutRecordResponse
+	(*DeleteRecordRequest)(nil),      // 21: rally.admin.v1.DeleteRecordRequest
+	(*DeleteRecordResponse)(nil),     // 22: rally.admin.v1.DeleteRecordResponse
+	(*GetRecordRequest)(nil),         // 23: rally.admin.v1.GetRecordRequest
+	(*GetRecordResponse)(nil),        // 24: rally.admin.v1.GetRecordResponse
+	(*ListRecordsRequest)(nil),       // 25: rally.admin.v1.ListRecordsRequest
+	(*ListRecordsResponse)(nil),      // 26: rally.admin.v1.ListRecordsResponse
+	(*ListPluginsRequest)(nil),       // 27: rally.admin.v1.ListPluginsRequest
+	(*ListPluginsResponse)(nil),      // 28: rally.admin.v1.ListPluginsResponse
+	(*InstallPluginRequest)(nil),     // 29: rally.admin.v1.InstallPluginRequest
+	(*InstallPluginResponse)(nil),    // 30: rally.admin.v1.InstallPluginResponse
+	(*RemovePluginRequest)(nil),      // 31: rally.admin.v1.RemovePluginRequest
+	(*RemovePluginResponse)(nil),     // 32: rally.admin.v1.RemovePluginResponse
+	(*WatchEventsRequest)(nil),       // 33: rally.admin.v1.WatchEventsRequest
+	(*WatchEventsResponse)(nil),      // 34: rally.admin.v1.WatchEventsResponse
+	(*Event)(nil),                    // 35: rally.admin.v1.Event
+	nil,                              // 36: rally.admin.v1.PeerStatus.PluginsEntry
+	(*timestamppb.Timestamp)(nil),    // 37: google.protobuf.Timestamp
+	(v1.Protocol)(0),                 // 38: rally.federation.v1.Protocol
+	(*v1.Record)(nil),                // 39: rally.federation.v1.Record
 }
 var file_rally_admin_v1_admin_proto_depIdxs = []int32{
 	2,  // 0: rally.admin.v1.GetStatusResponse.site:type_name -> rally.admin.v1.SiteStatus
-	3,  // 1: rally.admin.v1.GetStatusResponse.peers:type_name -> rally.admin.v1.PeerStatus
-	30, // 2: rally.admin.v1.SiteStatus.started:type_name -> google.protobuf.Timestamp
-	30, // 3: rally.admin.v1.PeerStatus.last_heard:type_name -> google.protobuf.Timestamp
-	30, // 4: rally.admin.v1.PeerStatus.state_since:type_name -> google.protobuf.Timestamp
-	29, // 5: rally.admin.v1.PeerStatus.plugins:type_name -> rally.admin.v1.PeerStatus.PluginsEntry
-	6,  // 6: rally.admin.v1.ListPhonesResponse.registrations:type_name -> rally.admin.v1.Registration
-	30, // 7: rally.admin.v1.Registration.expires:type_name -> google.protobuf.Timestamp
-	15, // 8: rally.admin.v1.CheckResponse.results:type_name -> rally.admin.v1.CheckResult
-	31, // 9: rally.admin.v1.ExplainAdmissionRequest.protocol:type_name -> rally.federation.v1.Protocol
-	32, // 10: rally.admin.v1.PutRecordRequest.record:type_name -> rally.federation.v1.Record
-	32, // 11: rally.admin.v1.PutRecordResponse.record:type_name -> rally.federation.v1.Record
-	32, // 12: rally.admin.v1.GetRecordResponse.record:type_name -> rally.federation.v1.Record
-	32, // 13: rally.admin.v1.ListRecordsResponse.records:type_name -> rally.federation.v1.Record
-	28, // 14: rally.admin.v1.WatchEventsResponse.event:type_name -> rally.admin.v1.Event
-	30, // 15: rally.admin.v1.Event.time:type_name -> google.protobuf.Timestamp
-	0,  // 16: rally.admin.v1.AdminService.GetStatus:input_type -> rally.admin.v1.GetStatusRequest
-	4,  // 17: rally.admin.v1.AdminService.ListPhones:input_type -> rally.admin.v1.ListPhonesRequest
-	7,  // 18: rally.admin.v1.AdminService.Link:input_type -> rally.admin.v1.LinkRequest
-	9,  // 19: rally.admin.v1.AdminService.Unlink:input_type -> rally.admin.v1.UnlinkRequest
-	11, // 20: rally.admin.v1.AdminService.Failback:input_type -> rally.admin.v1.FailbackRequest
-	13, // 21: rally.admin.v1.AdminService.Check:input_type -> rally.admin.v1.CheckRequest
-	16, // 22: rally.admin.v1.AdminService.ExplainAdmission:input_type -> rally.admin.v1.ExplainAdmissionRequest
-	18, // 23: rally.admin.v1.AdminService.PutRecord:input_type -> rally.admin.v1.PutRecordRequest
-	20, // 24: rally.admin.v1.AdminService.DeleteRecord:input_type -> rally.admin.v1.DeleteRecordRequest
-	22, // 25: rally.admin.v1.AdminService.GetRecord:input_type -> rally.admin.v1.GetRecordRequest
-	24, // 26: rally.admin.v1.AdminService.ListRecords:input_type -> rally.admin.v1.ListRecordsRequest
-	26, // 27: rally.admin.v1.AdminService.WatchEvents:input_type -> rally.admin.v1.WatchEventsRequest
-	1,  // 28: rally.admin.v1.AdminService.GetStatus:output_type -> rally.admin.v1.GetStatusResponse
-	5,  // 29: rally.admin.v1.AdminService.ListPhones:output_type -> rally.admin.v1.ListPhonesResponse
-	8,  // 30: rally.admin.v1.AdminService.Link:output_type -> rally.admin.v1.LinkResponse
-	10, // 31: rally.admin.v1.AdminService.Unlink:output_type -> rally.admin.v1.UnlinkResponse
-	12, // 32: rally.admin.v1.AdminService.Failback:output_type -> rally.admin.v1.FailbackResponse
-	14, // 33: rally.admin.v1.AdminService.Check:output_type -> rally.admin.v1.CheckResponse
-	17, // 34: rally.admin.v1.AdminService.ExplainAdmission:output_type -> rally.admin.v1.ExplainAdmissionResponse
-	19, // 35: rally.admin.v1.AdminService.PutRecord:output_type -> rally.admin.v1.PutRecordResponse
-	21, // 36: rally.admin.v1.AdminService.DeleteRecord:output_type -> rally.admin.v1.DeleteRecordResponse
-	23, // 37: rally.admin.v1.AdminService.GetRecord:output_type -> rally.admin.v1.GetRecordResponse
-	25, // 38: rally.admin.v1.AdminService.ListRecords:output_type -> rally.admin.v1.ListRecordsResponse
-	27, // 39: rally.admin.v1.AdminService.WatchEvents:output_type -> rally.admin.v1.WatchEventsResponse
-	28, // [28:40] is the sub-list for method output_type
-	16, // [16:28] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	4,  // 1: rally.admin.v1.GetStatusResponse.peers:type_name -> rally.admin.v1.PeerStatus
+	37, // 2: rally.admin.v1.SiteStatus.started:type_name -> google.protobuf.Timestamp
+	3,  // 3: rally.admin.v1.SiteStatus.plugins:type_name -> rally.admin.v1.PluginStatus
+	37, // 4: rally.admin.v1.PeerStatus.last_heard:type_name -> google.protobuf.Timestamp
+	37, // 5: rally.admin.v1.PeerStatus.state_since:type_name -> google.protobuf.Timestamp
+	36, // 6: rally.admin.v1.PeerStatus.plugins:type_name -> rally.admin.v1.PeerStatus.PluginsEntry
+	7,  // 7: rally.admin.v1.ListPhonesResponse.registrations:type_name -> rally.admin.v1.Registration
+	37, // 8: rally.admin.v1.Registration.expires:type_name -> google.protobuf.Timestamp
+	16, // 9: rally.admin.v1.CheckResponse.results:type_name -> rally.admin.v1.CheckResult
+	38, // 10: rally.admin.v1.ExplainAdmissionRequest.protocol:type_name -> rally.federation.v1.Protocol
+	39, // 11: rally.admin.v1.PutRecordRequest.record:type_name -> rally.federation.v1.Record
+	39, // 12: rally.admin.v1.PutRecordResponse.record:type_name -> rally.federation.v1.Record
+	39, // 13: rally.admin.v1.GetRecordResponse.record:type_name -> rally.federation.v1.Record
+	39, // 14: rally.admin.v1.ListRecordsResponse.records:type_name -> rally.federation.v1.Record
+	3,  // 15: rally.admin.v1.ListPluginsResponse.plugins:type_name -> rally.admin.v1.PluginStatus
+	3,  // 16: rally.admin.v1.InstallPluginResponse.plugin:type_name -> rally.admin.v1.PluginStatus
+	35, // 17: rally.admin.v1.WatchEventsResponse.event:type_name -> rally.admin.v1.Event
+	37, // 18: rally.admin.v1.Event.time:type_name -> google.protobuf.Timestamp
+	0,  // 19: rally.admin.v1.AdminService.GetStatus:input_type -> rally.admin.v1.GetStatusRequest
+	5,  // 20: rally.admin.v1.AdminService.ListPhones:input_type -> rally.admin.v1.ListPhonesRequest
+	8,  // 21: rally.admin.v1.AdminService.Link:input_type -> rally.admin.v1.LinkRequest
+	10, // 22: rally.admin.v1.AdminService.Unlink:input_type -> rally.admin.v1.UnlinkRequest
+	12, // 23: rally.admin.v1.AdminService.Failback:input_type -> rally.admin.v1.FailbackRequest
+	14, // 24: rally.admin.v1.AdminService.Check:input_type -> rally.admin.v1.CheckRequest
+	17, // 25: rally.admin.v1.AdminService.ExplainAdmission:input_type -> rally.admin.v1.ExplainAdmissionRequest
+	19, // 26: rally.admin.v1.AdminService.PutRecord:input_type -> rally.admin.v1.PutRecordRequest
+	21, // 27: rally.admin.v1.AdminService.DeleteRecord:input_type -> rally.admin.v1.DeleteRecordRequest
+	23, // 28: rally.admin.v1.AdminService.GetRecord:input_type -> rally.admin.v1.GetRecordRequest
+	25, // 29: rally.admin.v1.AdminService.ListRecords:input_type -> rally.admin.v1.ListRecordsRequest
+	33, // 30: rally.admin.v1.AdminService.WatchEvents:input_type -> rally.admin.v1.WatchEventsRequest
+	27, // 31: rally.admin.v1.AdminService.ListPlugins:input_type -> rally.admin.v1.ListPluginsRequest
+	29, // 32: rally.admin.v1.AdminService.InstallPlugin:input_type -> rally.admin.v1.InstallPluginRequest
+	31, // 33: rally.admin.v1.AdminService.RemovePlugin:input_type -> rally.admin.v1.RemovePluginRequest
+	1,  // 34: rally.admin.v1.AdminService.GetStatus:output_type -> rally.admin.v1.GetStatusResponse
+	6,  // 35: rally.admin.v1.AdminService.ListPhones:output_type -> rally.admin.v1.ListPhonesResponse
+	9,  // 36: rally.admin.v1.AdminService.Link:output_type -> rally.admin.v1.LinkResponse
+	11, // 37: rally.admin.v1.AdminService.Unlink:output_type -> rally.admin.v1.UnlinkResponse
+	13, // 38: rally.admin.v1.AdminService.Failback:output_type -> rally.admin.v1.FailbackResponse
+	15, // 39: rally.admin.v1.AdminService.Check:output_type -> rally.admin.v1.CheckResponse
+	18, // 40: rally.admin.v1.AdminService.ExplainAdmission:output_type -> rally.admin.v1.ExplainAdmissionResponse
+	20, // 41: rally.admin.v1.AdminService.PutRecord:output_type -> rally.admin.v1.PutRecordResponse
+	22, // 42: rally.admin.v1.AdminService.DeleteRecord:output_type -> rally.admin.v1.DeleteRecordResponse
+	24, // 43: rally.admin.v1.AdminService.GetRecord:output_type -> rally.admin.v1.GetRecordResponse
+	26, // 44: rally.admin.v1.AdminService.ListRecords:output_type -> rally.admin.v1.ListRecordsResponse
+	34, // 45: rally.admin.v1.AdminService.WatchEvents:output_type -> rally.admin.v1.WatchEventsResponse
+	28, // 46: rally.admin.v1.AdminService.ListPlugins:output_type -> rally.admin.v1.ListPluginsResponse
+	30, // 47: rally.admin.v1.AdminService.InstallPlugin:output_type -> rally.admin.v1.InstallPluginResponse
+	32, // 48: rally.admin.v1.AdminService.RemovePlugin:output_type -> rally.admin.v1.RemovePluginResponse
+	34, // [34:49] is the sub-list for method output_type
+	19, // [19:34] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_rally_admin_v1_admin_proto_init() }
@@ -1896,7 +2344,7 @@ func file_rally_admin_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rally_admin_v1_admin_proto_rawDesc), len(file_rally_admin_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   30,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -10,6 +10,7 @@ import (
 	v1 "github.com/rallyvoip/rally/proto/rally/federation/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -22,26 +23,194 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-type InfoRequest struct {
+// EventKind is what happened.
+type EventKind int32
+
+const (
+	EventKind_EVENT_KIND_UNSPECIFIED EventKind = 0
+	// A peer's state changed (peer, from, to).
+	EventKind_EVENT_KIND_PEER_STATE EventKind = 1
+	// A backed-up home's resilience changed (peer, from, to: inactive|active|lost).
+	EventKind_EVENT_KIND_RESILIENCE EventKind = 2
+	// A failback completed (peer).
+	EventKind_EVENT_KIND_FAILBACK EventKind = 3
+	// A phone registered or unregistered here (phone_id, to: home|guest|gone).
+	EventKind_EVENT_KIND_REGISTRATION EventKind = 4
+	// A link came up or went down (peer, to: up|down|linked|unlinked).
+	EventKind_EVENT_KIND_LINK EventKind = 5
+)
+
+// Enum value maps for EventKind.
+var (
+	EventKind_name = map[int32]string{
+		0: "EVENT_KIND_UNSPECIFIED",
+		1: "EVENT_KIND_PEER_STATE",
+		2: "EVENT_KIND_RESILIENCE",
+		3: "EVENT_KIND_FAILBACK",
+		4: "EVENT_KIND_REGISTRATION",
+		5: "EVENT_KIND_LINK",
+	}
+	EventKind_value = map[string]int32{
+		"EVENT_KIND_UNSPECIFIED":  0,
+		"EVENT_KIND_PEER_STATE":   1,
+		"EVENT_KIND_RESILIENCE":   2,
+		"EVENT_KIND_FAILBACK":     3,
+		"EVENT_KIND_REGISTRATION": 4,
+		"EVENT_KIND_LINK":         5,
+	}
+)
+
+func (x EventKind) Enum() *EventKind {
+	p := new(EventKind)
+	*p = x
+	return p
+}
+
+func (x EventKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (EventKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_rally_plugin_v1_plugin_proto_enumTypes[0].Descriptor()
+}
+
+func (EventKind) Type() protoreflect.EnumType {
+	return &file_rally_plugin_v1_plugin_proto_enumTypes[0]
+}
+
+func (x EventKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use EventKind.Descriptor instead.
+func (EventKind) EnumDescriptor() ([]byte, []int) {
+	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{0}
+}
+
+// Health is a plugin's own view of whether it serves.
+type Health int32
+
+const (
+	Health_HEALTH_UNSPECIFIED Health = 0
+	Health_HEALTH_SERVING     Health = 1
+	Health_HEALTH_NOT_SERVING Health = 2
+)
+
+// Enum value maps for Health.
+var (
+	Health_name = map[int32]string{
+		0: "HEALTH_UNSPECIFIED",
+		1: "HEALTH_SERVING",
+		2: "HEALTH_NOT_SERVING",
+	}
+	Health_value = map[string]int32{
+		"HEALTH_UNSPECIFIED": 0,
+		"HEALTH_SERVING":     1,
+		"HEALTH_NOT_SERVING": 2,
+	}
+)
+
+func (x Health) Enum() *Health {
+	p := new(Health)
+	*p = x
+	return p
+}
+
+func (x Health) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Health) Descriptor() protoreflect.EnumDescriptor {
+	return file_rally_plugin_v1_plugin_proto_enumTypes[1].Descriptor()
+}
+
+func (Health) Type() protoreflect.EnumType {
+	return &file_rally_plugin_v1_plugin_proto_enumTypes[1]
+}
+
+func (x Health) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Health.Descriptor instead.
+func (Health) EnumDescriptor() ([]byte, []int) {
+	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{1}
+}
+
+// RegistrationOutcome is how a phone is registered here.
+type RegistrationOutcome int32
+
+const (
+	RegistrationOutcome_REGISTRATION_OUTCOME_UNSPECIFIED RegistrationOutcome = 0
+	RegistrationOutcome_REGISTRATION_OUTCOME_HOME        RegistrationOutcome = 1
+	RegistrationOutcome_REGISTRATION_OUTCOME_GUEST       RegistrationOutcome = 2
+	// The phone left (unregistered or expired).
+	RegistrationOutcome_REGISTRATION_OUTCOME_GONE RegistrationOutcome = 3
+)
+
+// Enum value maps for RegistrationOutcome.
+var (
+	RegistrationOutcome_name = map[int32]string{
+		0: "REGISTRATION_OUTCOME_UNSPECIFIED",
+		1: "REGISTRATION_OUTCOME_HOME",
+		2: "REGISTRATION_OUTCOME_GUEST",
+		3: "REGISTRATION_OUTCOME_GONE",
+	}
+	RegistrationOutcome_value = map[string]int32{
+		"REGISTRATION_OUTCOME_UNSPECIFIED": 0,
+		"REGISTRATION_OUTCOME_HOME":        1,
+		"REGISTRATION_OUTCOME_GUEST":       2,
+		"REGISTRATION_OUTCOME_GONE":        3,
+	}
+)
+
+func (x RegistrationOutcome) Enum() *RegistrationOutcome {
+	p := new(RegistrationOutcome)
+	*p = x
+	return p
+}
+
+func (x RegistrationOutcome) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (RegistrationOutcome) Descriptor() protoreflect.EnumDescriptor {
+	return file_rally_plugin_v1_plugin_proto_enumTypes[2].Descriptor()
+}
+
+func (RegistrationOutcome) Type() protoreflect.EnumType {
+	return &file_rally_plugin_v1_plugin_proto_enumTypes[2]
+}
+
+func (x RegistrationOutcome) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use RegistrationOutcome.Descriptor instead.
+func (RegistrationOutcome) EnumDescriptor() ([]byte, []int) {
+	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{2}
+}
+
+type GetInfoRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *InfoRequest) Reset() {
-	*x = InfoRequest{}
+func (x *GetInfoRequest) Reset() {
+	*x = GetInfoRequest{}
 	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *InfoRequest) String() string {
+func (x *GetInfoRequest) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*InfoRequest) ProtoMessage() {}
+func (*GetInfoRequest) ProtoMessage() {}
 
-func (x *InfoRequest) ProtoReflect() protoreflect.Message {
+func (x *GetInfoRequest) ProtoReflect() protoreflect.Message {
 	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -53,35 +222,38 @@ func (x *InfoRequest) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use InfoRequest.ProtoReflect.Descriptor instead.
-func (*InfoRequest) Descriptor() ([]byte, []int) {
+// Deprecated: Use GetInfoRequest.ProtoReflect.Descriptor instead.
+func (*GetInfoRequest) Descriptor() ([]byte, []int) {
 	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{0}
 }
 
-type InfoResponse struct {
+type GetInfoResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// protocol is "sip", "h323" or "" for a plugin that serves no phones.
-	Protocol      string   `protobuf:"bytes,2,opt,name=protocol,proto3" json:"protocol,omitempty"`
-	ApiVersions   []uint32 `protobuf:"varint,3,rep,packed,name=api_versions,json=apiVersions,proto3" json:"api_versions,omitempty"`
+	// protocol is "sip", "h323", or "" for a plugin that serves no phones.
+	Protocol    string   `protobuf:"bytes,2,opt,name=protocol,proto3" json:"protocol,omitempty"`
+	ApiVersions []uint32 `protobuf:"varint,3,rep,packed,name=api_versions,json=apiVersions,proto3" json:"api_versions,omitempty"`
+	// config_schema is a JSON Schema of the plugin's config section ("" if none).
+	ConfigSchema  string `protobuf:"bytes,4,opt,name=config_schema,json=configSchema,proto3" json:"config_schema,omitempty"`
+	Version       string `protobuf:"bytes,5,opt,name=version,proto3" json:"version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *InfoResponse) Reset() {
-	*x = InfoResponse{}
+func (x *GetInfoResponse) Reset() {
+	*x = GetInfoResponse{}
 	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *InfoResponse) String() string {
+func (x *GetInfoResponse) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*InfoResponse) ProtoMessage() {}
+func (*GetInfoResponse) ProtoMessage() {}
 
-func (x *InfoResponse) ProtoReflect() protoreflect.Message {
+func (x *GetInfoResponse) ProtoReflect() protoreflect.Message {
 	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -93,39 +265,61 @@ func (x *InfoResponse) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use InfoResponse.ProtoReflect.Descriptor instead.
-func (*InfoResponse) Descriptor() ([]byte, []int) {
+// Deprecated: Use GetInfoResponse.ProtoReflect.Descriptor instead.
+func (*GetInfoResponse) Descriptor() ([]byte, []int) {
 	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{1}
 }
 
-func (x *InfoResponse) GetName() string {
+func (x *GetInfoResponse) GetName() string {
 	if x != nil {
 		return x.Name
 	}
 	return ""
 }
 
-func (x *InfoResponse) GetProtocol() string {
+func (x *GetInfoResponse) GetProtocol() string {
 	if x != nil {
 		return x.Protocol
 	}
 	return ""
 }
 
-func (x *InfoResponse) GetApiVersions() []uint32 {
+func (x *GetInfoResponse) GetApiVersions() []uint32 {
 	if x != nil {
 		return x.ApiVersions
 	}
 	return nil
 }
 
+func (x *GetInfoResponse) GetConfigSchema() string {
+	if x != nil {
+		return x.ConfigSchema
+	}
+	return ""
+}
+
+func (x *GetInfoResponse) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
 type ConfigureRequest struct {
-	state      protoimpl.MessageState `protogen:"open.v1"`
-	ApiVersion uint32                 `protobuf:"varint,1,opt,name=api_version,json=apiVersion,proto3" json:"api_version,omitempty"`
-	Site       string                 `protobuf:"bytes,2,opt,name=site,proto3" json:"site,omitempty"`
-	SipDomain  string                 `protobuf:"bytes,3,opt,name=sip_domain,json=sipDomain,proto3" json:"sip_domain,omitempty"`
-	// config is the plugin's section of the site config, as JSON.
-	ConfigJson    []byte `protobuf:"bytes,4,opt,name=config_json,json=configJson,proto3" json:"config_json,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// api_version is the highest version both sides speak.
+	ApiVersion uint32 `protobuf:"varint,1,opt,name=api_version,json=apiVersion,proto3" json:"api_version,omitempty"`
+	Site       string `protobuf:"bytes,2,opt,name=site,proto3" json:"site,omitempty"`
+	SipDomain  string `protobuf:"bytes,3,opt,name=sip_domain,json=sipDomain,proto3" json:"sip_domain,omitempty"`
+	// config_json is the plugin's section of the site config, as JSON.
+	ConfigJson []byte `protobuf:"bytes,4,opt,name=config_json,json=configJson,proto3" json:"config_json,omitempty"`
+	// host_broker_id is the go-plugin broker id where HostService is served.
+	HostBrokerId uint32 `protobuf:"varint,5,opt,name=host_broker_id,json=hostBrokerId,proto3" json:"host_broker_id,omitempty"`
+	// tls_cert_pem / tls_key_pem / ca_cert_pem: the site's identity, for
+	// plugins that serve TLS (SIP over TLS): phones trust the same root CA.
+	TlsCertPem    []byte `protobuf:"bytes,6,opt,name=tls_cert_pem,json=tlsCertPem,proto3" json:"tls_cert_pem,omitempty"`
+	TlsKeyPem     []byte `protobuf:"bytes,7,opt,name=tls_key_pem,json=tlsKeyPem,proto3" json:"tls_key_pem,omitempty"`
+	CaCertPem     []byte `protobuf:"bytes,8,opt,name=ca_cert_pem,json=caCertPem,proto3" json:"ca_cert_pem,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -188,6 +382,34 @@ func (x *ConfigureRequest) GetConfigJson() []byte {
 	return nil
 }
 
+func (x *ConfigureRequest) GetHostBrokerId() uint32 {
+	if x != nil {
+		return x.HostBrokerId
+	}
+	return 0
+}
+
+func (x *ConfigureRequest) GetTlsCertPem() []byte {
+	if x != nil {
+		return x.TlsCertPem
+	}
+	return nil
+}
+
+func (x *ConfigureRequest) GetTlsKeyPem() []byte {
+	if x != nil {
+		return x.TlsKeyPem
+	}
+	return nil
+}
+
+func (x *ConfigureRequest) GetCaCertPem() []byte {
+	if x != nil {
+		return x.CaCertPem
+	}
+	return nil
+}
+
 type ConfigureResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// endpoints the plugin listens on, such as "sip:udp://127.0.0.1:5060".
@@ -233,28 +455,34 @@ func (x *ConfigureResponse) GetEndpoints() []string {
 	return nil
 }
 
-type AdmitRequest struct {
+// Event is a site event.
+type Event struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	PhoneId       string                 `protobuf:"bytes,1,opt,name=phone_id,json=phoneId,proto3" json:"phone_id,omitempty"`
-	Protocol      v1.Protocol            `protobuf:"varint,2,opt,name=protocol,proto3,enum=rally.federation.v1.Protocol" json:"protocol,omitempty"`
+	Time          *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
+	Kind          EventKind              `protobuf:"varint,2,opt,name=kind,proto3,enum=rally.plugin.v1.EventKind" json:"kind,omitempty"`
+	Peer          string                 `protobuf:"bytes,3,opt,name=peer,proto3" json:"peer,omitempty"`
+	From          string                 `protobuf:"bytes,4,opt,name=from,proto3" json:"from,omitempty"`
+	To            string                 `protobuf:"bytes,5,opt,name=to,proto3" json:"to,omitempty"`
+	PhoneId       string                 `protobuf:"bytes,6,opt,name=phone_id,json=phoneId,proto3" json:"phone_id,omitempty"`
+	Message       string                 `protobuf:"bytes,7,opt,name=message,proto3" json:"message,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *AdmitRequest) Reset() {
-	*x = AdmitRequest{}
+func (x *Event) Reset() {
+	*x = Event{}
 	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *AdmitRequest) String() string {
+func (x *Event) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*AdmitRequest) ProtoMessage() {}
+func (*Event) ProtoMessage() {}
 
-func (x *AdmitRequest) ProtoReflect() protoreflect.Message {
+func (x *Event) ProtoReflect() protoreflect.Message {
 	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -266,49 +494,81 @@ func (x *AdmitRequest) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use AdmitRequest.ProtoReflect.Descriptor instead.
-func (*AdmitRequest) Descriptor() ([]byte, []int) {
+// Deprecated: Use Event.ProtoReflect.Descriptor instead.
+func (*Event) Descriptor() ([]byte, []int) {
 	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{4}
 }
 
-func (x *AdmitRequest) GetPhoneId() string {
+func (x *Event) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *Event) GetKind() EventKind {
+	if x != nil {
+		return x.Kind
+	}
+	return EventKind_EVENT_KIND_UNSPECIFIED
+}
+
+func (x *Event) GetPeer() string {
+	if x != nil {
+		return x.Peer
+	}
+	return ""
+}
+
+func (x *Event) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *Event) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+func (x *Event) GetPhoneId() string {
 	if x != nil {
 		return x.PhoneId
 	}
 	return ""
 }
 
-func (x *AdmitRequest) GetProtocol() v1.Protocol {
+func (x *Event) GetMessage() string {
 	if x != nil {
-		return x.Protocol
+		return x.Message
 	}
-	return v1.Protocol(0)
+	return ""
 }
 
-type AdmitResponse struct {
+type HandleEventRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Outcome       string                 `protobuf:"bytes,1,opt,name=outcome,proto3" json:"outcome,omitempty"`
-	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
-	HomeSite      string                 `protobuf:"bytes,3,opt,name=home_site,json=homeSite,proto3" json:"home_site,omitempty"`
-	Phone         *v1.Phone              `protobuf:"bytes,4,opt,name=phone,proto3" json:"phone,omitempty"`
+	Event         *Event                 `protobuf:"bytes,1,opt,name=event,proto3" json:"event,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *AdmitResponse) Reset() {
-	*x = AdmitResponse{}
+func (x *HandleEventRequest) Reset() {
+	*x = HandleEventRequest{}
 	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *AdmitResponse) String() string {
+func (x *HandleEventRequest) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*AdmitResponse) ProtoMessage() {}
+func (*HandleEventRequest) ProtoMessage() {}
 
-func (x *AdmitResponse) ProtoReflect() protoreflect.Message {
+func (x *HandleEventRequest) ProtoReflect() protoreflect.Message {
 	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -320,49 +580,956 @@ func (x *AdmitResponse) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use AdmitResponse.ProtoReflect.Descriptor instead.
-func (*AdmitResponse) Descriptor() ([]byte, []int) {
+// Deprecated: Use HandleEventRequest.ProtoReflect.Descriptor instead.
+func (*HandleEventRequest) Descriptor() ([]byte, []int) {
 	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{5}
 }
 
-func (x *AdmitResponse) GetOutcome() string {
+func (x *HandleEventRequest) GetEvent() *Event {
 	if x != nil {
-		return x.Outcome
+		return x.Event
+	}
+	return nil
+}
+
+type HandleEventResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HandleEventResponse) Reset() {
+	*x = HandleEventResponse{}
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HandleEventResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HandleEventResponse) ProtoMessage() {}
+
+func (x *HandleEventResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HandleEventResponse.ProtoReflect.Descriptor instead.
+func (*HandleEventResponse) Descriptor() ([]byte, []int) {
+	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{6}
+}
+
+type GetHealthRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetHealthRequest) Reset() {
+	*x = GetHealthRequest{}
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetHealthRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetHealthRequest) ProtoMessage() {}
+
+func (x *GetHealthRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetHealthRequest.ProtoReflect.Descriptor instead.
+func (*GetHealthRequest) Descriptor() ([]byte, []int) {
+	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{7}
+}
+
+type GetHealthResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Health        Health                 `protobuf:"varint,1,opt,name=health,proto3,enum=rally.plugin.v1.Health" json:"health,omitempty"`
+	Message       string                 `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetHealthResponse) Reset() {
+	*x = GetHealthResponse{}
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetHealthResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetHealthResponse) ProtoMessage() {}
+
+func (x *GetHealthResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetHealthResponse.ProtoReflect.Descriptor instead.
+func (*GetHealthResponse) Descriptor() ([]byte, []int) {
+	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *GetHealthResponse) GetHealth() Health {
+	if x != nil {
+		return x.Health
+	}
+	return Health_HEALTH_UNSPECIFIED
+}
+
+func (x *GetHealthResponse) GetMessage() string {
+	if x != nil {
+		return x.Message
 	}
 	return ""
 }
 
-func (x *AdmitResponse) GetReason() string {
+type WatchViewRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchViewRequest) Reset() {
+	*x = WatchViewRequest{}
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchViewRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchViewRequest) ProtoMessage() {}
+
+func (x *WatchViewRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[9]
 	if x != nil {
-		return x.Reason
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchViewRequest.ProtoReflect.Descriptor instead.
+func (*WatchViewRequest) Descriptor() ([]byte, []int) {
+	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{9}
+}
+
+// PhoneEntry is what admission needs of a phone.
+type PhoneEntry struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	User          string                 `protobuf:"bytes,2,opt,name=user,proto3" json:"user,omitempty"`
+	Home          string                 `protobuf:"bytes,3,opt,name=home,proto3" json:"home,omitempty"`
+	Kind          v1.PhoneKind           `protobuf:"varint,4,opt,name=kind,proto3,enum=rally.federation.v1.PhoneKind" json:"kind,omitempty"`
+	Protocol      v1.Protocol            `protobuf:"varint,5,opt,name=protocol,proto3,enum=rally.federation.v1.Protocol" json:"protocol,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PhoneEntry) Reset() {
+	*x = PhoneEntry{}
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PhoneEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PhoneEntry) ProtoMessage() {}
+
+func (x *PhoneEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PhoneEntry.ProtoReflect.Descriptor instead.
+func (*PhoneEntry) Descriptor() ([]byte, []int) {
+	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *PhoneEntry) GetId() string {
+	if x != nil {
+		return x.Id
 	}
 	return ""
 }
 
-func (x *AdmitResponse) GetHomeSite() string {
+func (x *PhoneEntry) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *PhoneEntry) GetHome() string {
+	if x != nil {
+		return x.Home
+	}
+	return ""
+}
+
+func (x *PhoneEntry) GetKind() v1.PhoneKind {
+	if x != nil {
+		return x.Kind
+	}
+	return v1.PhoneKind(0)
+}
+
+func (x *PhoneEntry) GetProtocol() v1.Protocol {
+	if x != nil {
+		return x.Protocol
+	}
+	return v1.Protocol(0)
+}
+
+// PeerView is what admission needs of a peer.
+type PeerView struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Site          string                 `protobuf:"bytes,1,opt,name=site,proto3" json:"site,omitempty"`
+	BackedUp      bool                   `protobuf:"varint,2,opt,name=backed_up,json=backedUp,proto3" json:"backed_up,omitempty"`
+	State         string                 `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
+	Failback      string                 `protobuf:"bytes,4,opt,name=failback,proto3" json:"failback,omitempty"`
+	ProtocolDown  []v1.Protocol          `protobuf:"varint,5,rep,packed,name=protocol_down,json=protocolDown,proto3,enum=rally.federation.v1.Protocol" json:"protocol_down,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PeerView) Reset() {
+	*x = PeerView{}
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PeerView) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PeerView) ProtoMessage() {}
+
+func (x *PeerView) ProtoReflect() protoreflect.Message {
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PeerView.ProtoReflect.Descriptor instead.
+func (*PeerView) Descriptor() ([]byte, []int) {
+	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *PeerView) GetSite() string {
+	if x != nil {
+		return x.Site
+	}
+	return ""
+}
+
+func (x *PeerView) GetBackedUp() bool {
+	if x != nil {
+		return x.BackedUp
+	}
+	return false
+}
+
+func (x *PeerView) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *PeerView) GetFailback() string {
+	if x != nil {
+		return x.Failback
+	}
+	return ""
+}
+
+func (x *PeerView) GetProtocolDown() []v1.Protocol {
+	if x != nil {
+		return x.ProtocolDown
+	}
+	return nil
+}
+
+// ViewSnapshot replaces the plugin's whole view.
+type ViewSnapshot struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Site          string                 `protobuf:"bytes,1,opt,name=site,proto3" json:"site,omitempty"`
+	Licenses      uint32                 `protobuf:"varint,2,opt,name=licenses,proto3" json:"licenses,omitempty"`
+	Phones        []*PhoneEntry          `protobuf:"bytes,3,rep,name=phones,proto3" json:"phones,omitempty"`
+	Peers         []*PeerView            `protobuf:"bytes,4,rep,name=peers,proto3" json:"peers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ViewSnapshot) Reset() {
+	*x = ViewSnapshot{}
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ViewSnapshot) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ViewSnapshot) ProtoMessage() {}
+
+func (x *ViewSnapshot) ProtoReflect() protoreflect.Message {
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ViewSnapshot.ProtoReflect.Descriptor instead.
+func (*ViewSnapshot) Descriptor() ([]byte, []int) {
+	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ViewSnapshot) GetSite() string {
+	if x != nil {
+		return x.Site
+	}
+	return ""
+}
+
+func (x *ViewSnapshot) GetLicenses() uint32 {
+	if x != nil {
+		return x.Licenses
+	}
+	return 0
+}
+
+func (x *ViewSnapshot) GetPhones() []*PhoneEntry {
+	if x != nil {
+		return x.Phones
+	}
+	return nil
+}
+
+func (x *ViewSnapshot) GetPeers() []*PeerView {
+	if x != nil {
+		return x.Peers
+	}
+	return nil
+}
+
+// ViewChange is one change to the view.
+type ViewChange struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Change:
+	//
+	//	*ViewChange_PutPhone
+	//	*ViewChange_RemovePhone
+	//	*ViewChange_PutPeer
+	//	*ViewChange_RemovePeer
+	//	*ViewChange_Licenses
+	Change        isViewChange_Change `protobuf_oneof:"change"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ViewChange) Reset() {
+	*x = ViewChange{}
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ViewChange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ViewChange) ProtoMessage() {}
+
+func (x *ViewChange) ProtoReflect() protoreflect.Message {
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ViewChange.ProtoReflect.Descriptor instead.
+func (*ViewChange) Descriptor() ([]byte, []int) {
+	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ViewChange) GetChange() isViewChange_Change {
+	if x != nil {
+		return x.Change
+	}
+	return nil
+}
+
+func (x *ViewChange) GetPutPhone() *PhoneEntry {
+	if x != nil {
+		if x, ok := x.Change.(*ViewChange_PutPhone); ok {
+			return x.PutPhone
+		}
+	}
+	return nil
+}
+
+func (x *ViewChange) GetRemovePhone() string {
+	if x != nil {
+		if x, ok := x.Change.(*ViewChange_RemovePhone); ok {
+			return x.RemovePhone
+		}
+	}
+	return ""
+}
+
+func (x *ViewChange) GetPutPeer() *PeerView {
+	if x != nil {
+		if x, ok := x.Change.(*ViewChange_PutPeer); ok {
+			return x.PutPeer
+		}
+	}
+	return nil
+}
+
+func (x *ViewChange) GetRemovePeer() string {
+	if x != nil {
+		if x, ok := x.Change.(*ViewChange_RemovePeer); ok {
+			return x.RemovePeer
+		}
+	}
+	return ""
+}
+
+func (x *ViewChange) GetLicenses() uint32 {
+	if x != nil {
+		if x, ok := x.Change.(*ViewChange_Licenses); ok {
+			return x.Licenses
+		}
+	}
+	return 0
+}
+
+type isViewChange_Change interface {
+	isViewChange_Change()
+}
+
+type ViewChange_PutPhone struct {
+	PutPhone *PhoneEntry `protobuf:"bytes,1,opt,name=put_phone,json=putPhone,proto3,oneof"`
+}
+
+type ViewChange_RemovePhone struct {
+	RemovePhone string `protobuf:"bytes,2,opt,name=remove_phone,json=removePhone,proto3,oneof"`
+}
+
+type ViewChange_PutPeer struct {
+	PutPeer *PeerView `protobuf:"bytes,3,opt,name=put_peer,json=putPeer,proto3,oneof"`
+}
+
+type ViewChange_RemovePeer struct {
+	RemovePeer string `protobuf:"bytes,4,opt,name=remove_peer,json=removePeer,proto3,oneof"`
+}
+
+type ViewChange_Licenses struct {
+	Licenses uint32 `protobuf:"varint,5,opt,name=licenses,proto3,oneof"`
+}
+
+func (*ViewChange_PutPhone) isViewChange_Change() {}
+
+func (*ViewChange_RemovePhone) isViewChange_Change() {}
+
+func (*ViewChange_PutPeer) isViewChange_Change() {}
+
+func (*ViewChange_RemovePeer) isViewChange_Change() {}
+
+func (*ViewChange_Licenses) isViewChange_Change() {}
+
+type WatchViewResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Item:
+	//
+	//	*WatchViewResponse_Snapshot
+	//	*WatchViewResponse_Change
+	Item          isWatchViewResponse_Item `protobuf_oneof:"item"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchViewResponse) Reset() {
+	*x = WatchViewResponse{}
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchViewResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchViewResponse) ProtoMessage() {}
+
+func (x *WatchViewResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchViewResponse.ProtoReflect.Descriptor instead.
+func (*WatchViewResponse) Descriptor() ([]byte, []int) {
+	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *WatchViewResponse) GetItem() isWatchViewResponse_Item {
+	if x != nil {
+		return x.Item
+	}
+	return nil
+}
+
+func (x *WatchViewResponse) GetSnapshot() *ViewSnapshot {
+	if x != nil {
+		if x, ok := x.Item.(*WatchViewResponse_Snapshot); ok {
+			return x.Snapshot
+		}
+	}
+	return nil
+}
+
+func (x *WatchViewResponse) GetChange() *ViewChange {
+	if x != nil {
+		if x, ok := x.Item.(*WatchViewResponse_Change); ok {
+			return x.Change
+		}
+	}
+	return nil
+}
+
+type isWatchViewResponse_Item interface {
+	isWatchViewResponse_Item()
+}
+
+type WatchViewResponse_Snapshot struct {
+	Snapshot *ViewSnapshot `protobuf:"bytes,1,opt,name=snapshot,proto3,oneof"`
+}
+
+type WatchViewResponse_Change struct {
+	Change *ViewChange `protobuf:"bytes,2,opt,name=change,proto3,oneof"`
+}
+
+func (*WatchViewResponse_Snapshot) isWatchViewResponse_Item() {}
+
+func (*WatchViewResponse_Change) isWatchViewResponse_Item() {}
+
+type GetRecordRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Key   string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	// home_site selects a peer's held records; "" is this site's own.
+	HomeSite      string `protobuf:"bytes,2,opt,name=home_site,json=homeSite,proto3" json:"home_site,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRecordRequest) Reset() {
+	*x = GetRecordRequest{}
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRecordRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRecordRequest) ProtoMessage() {}
+
+func (x *GetRecordRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRecordRequest.ProtoReflect.Descriptor instead.
+func (*GetRecordRequest) Descriptor() ([]byte, []int) {
+	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *GetRecordRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *GetRecordRequest) GetHomeSite() string {
 	if x != nil {
 		return x.HomeSite
 	}
 	return ""
 }
 
-func (x *AdmitResponse) GetPhone() *v1.Phone {
+type GetRecordResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Record        *v1.Record             `protobuf:"bytes,1,opt,name=record,proto3" json:"record,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRecordResponse) Reset() {
+	*x = GetRecordResponse{}
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRecordResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRecordResponse) ProtoMessage() {}
+
+func (x *GetRecordResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[16]
 	if x != nil {
-		return x.Phone
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRecordResponse.ProtoReflect.Descriptor instead.
+func (*GetRecordResponse) Descriptor() ([]byte, []int) {
+	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *GetRecordResponse) GetRecord() *v1.Record {
+	if x != nil {
+		return x.Record
 	}
 	return nil
+}
+
+type ReportRegistrationRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PhoneId       string                 `protobuf:"bytes,1,opt,name=phone_id,json=phoneId,proto3" json:"phone_id,omitempty"`
+	Outcome       RegistrationOutcome    `protobuf:"varint,2,opt,name=outcome,proto3,enum=rally.plugin.v1.RegistrationOutcome" json:"outcome,omitempty"`
+	Contact       string                 `protobuf:"bytes,3,opt,name=contact,proto3" json:"contact,omitempty"`
+	Expires       *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=expires,proto3" json:"expires,omitempty"`
+	UserAgent     string                 `protobuf:"bytes,5,opt,name=user_agent,json=userAgent,proto3" json:"user_agent,omitempty"`
+	Transport     string                 `protobuf:"bytes,6,opt,name=transport,proto3" json:"transport,omitempty"`
+	Aor           string                 `protobuf:"bytes,7,opt,name=aor,proto3" json:"aor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportRegistrationRequest) Reset() {
+	*x = ReportRegistrationRequest{}
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportRegistrationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportRegistrationRequest) ProtoMessage() {}
+
+func (x *ReportRegistrationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportRegistrationRequest.ProtoReflect.Descriptor instead.
+func (*ReportRegistrationRequest) Descriptor() ([]byte, []int) {
+	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ReportRegistrationRequest) GetPhoneId() string {
+	if x != nil {
+		return x.PhoneId
+	}
+	return ""
+}
+
+func (x *ReportRegistrationRequest) GetOutcome() RegistrationOutcome {
+	if x != nil {
+		return x.Outcome
+	}
+	return RegistrationOutcome_REGISTRATION_OUTCOME_UNSPECIFIED
+}
+
+func (x *ReportRegistrationRequest) GetContact() string {
+	if x != nil {
+		return x.Contact
+	}
+	return ""
+}
+
+func (x *ReportRegistrationRequest) GetExpires() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Expires
+	}
+	return nil
+}
+
+func (x *ReportRegistrationRequest) GetUserAgent() string {
+	if x != nil {
+		return x.UserAgent
+	}
+	return ""
+}
+
+func (x *ReportRegistrationRequest) GetTransport() string {
+	if x != nil {
+		return x.Transport
+	}
+	return ""
+}
+
+func (x *ReportRegistrationRequest) GetAor() string {
+	if x != nil {
+		return x.Aor
+	}
+	return ""
+}
+
+type ReportRegistrationResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// accepted is false when a home registration is over the licence count.
+	Accepted      bool   `protobuf:"varint,1,opt,name=accepted,proto3" json:"accepted,omitempty"`
+	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportRegistrationResponse) Reset() {
+	*x = ReportRegistrationResponse{}
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportRegistrationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportRegistrationResponse) ProtoMessage() {}
+
+func (x *ReportRegistrationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportRegistrationResponse.ProtoReflect.Descriptor instead.
+func (*ReportRegistrationResponse) Descriptor() ([]byte, []int) {
+	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ReportRegistrationResponse) GetAccepted() bool {
+	if x != nil {
+		return x.Accepted
+	}
+	return false
+}
+
+func (x *ReportRegistrationResponse) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type ReportCallStateRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PhoneId       string                 `protobuf:"bytes,1,opt,name=phone_id,json=phoneId,proto3" json:"phone_id,omitempty"`
+	Busy          bool                   `protobuf:"varint,2,opt,name=busy,proto3" json:"busy,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportCallStateRequest) Reset() {
+	*x = ReportCallStateRequest{}
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportCallStateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportCallStateRequest) ProtoMessage() {}
+
+func (x *ReportCallStateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportCallStateRequest.ProtoReflect.Descriptor instead.
+func (*ReportCallStateRequest) Descriptor() ([]byte, []int) {
+	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ReportCallStateRequest) GetPhoneId() string {
+	if x != nil {
+		return x.PhoneId
+	}
+	return ""
+}
+
+func (x *ReportCallStateRequest) GetBusy() bool {
+	if x != nil {
+		return x.Busy
+	}
+	return false
+}
+
+type ReportCallStateResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportCallStateResponse) Reset() {
+	*x = ReportCallStateResponse{}
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportCallStateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportCallStateResponse) ProtoMessage() {}
+
+func (x *ReportCallStateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportCallStateResponse.ProtoReflect.Descriptor instead.
+func (*ReportCallStateResponse) Descriptor() ([]byte, []int) {
+	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{20}
 }
 
 var File_rally_plugin_v1_plugin_proto protoreflect.FileDescriptor
 
 const file_rally_plugin_v1_plugin_proto_rawDesc = "" +
 	"\n" +
-	"\x1crally/plugin/v1/plugin.proto\x12\x0frally.plugin.v1\x1a!rally/federation/v1/records.proto\"\r\n" +
-	"\vInfoRequest\"a\n" +
-	"\fInfoResponse\x12\x12\n" +
+	"\x1crally/plugin/v1/plugin.proto\x12\x0frally.plugin.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!rally/federation/v1/records.proto\"\x10\n" +
+	"\x0eGetInfoRequest\"\xa3\x01\n" +
+	"\x0fGetInfoResponse\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
 	"\bprotocol\x18\x02 \x01(\tR\bprotocol\x12!\n" +
-	"\fapi_versions\x18\x03 \x03(\rR\vapiVersions\"\x87\x01\n" +
+	"\fapi_versions\x18\x03 \x03(\rR\vapiVersions\x12#\n" +
+	"\rconfig_schema\x18\x04 \x01(\tR\fconfigSchema\x12\x18\n" +
+	"\aversion\x18\x05 \x01(\tR\aversion\"\x8f\x02\n" +
 	"\x10ConfigureRequest\x12\x1f\n" +
 	"\vapi_version\x18\x01 \x01(\rR\n" +
 	"apiVersion\x12\x12\n" +
@@ -370,22 +1537,108 @@ const file_rally_plugin_v1_plugin_proto_rawDesc = "" +
 	"\n" +
 	"sip_domain\x18\x03 \x01(\tR\tsipDomain\x12\x1f\n" +
 	"\vconfig_json\x18\x04 \x01(\fR\n" +
-	"configJson\"1\n" +
+	"configJson\x12$\n" +
+	"\x0ehost_broker_id\x18\x05 \x01(\rR\fhostBrokerId\x12 \n" +
+	"\ftls_cert_pem\x18\x06 \x01(\fR\n" +
+	"tlsCertPem\x12\x1e\n" +
+	"\vtls_key_pem\x18\a \x01(\fR\ttlsKeyPem\x12\x1e\n" +
+	"\vca_cert_pem\x18\b \x01(\fR\tcaCertPem\"1\n" +
 	"\x11ConfigureResponse\x12\x1c\n" +
-	"\tendpoints\x18\x01 \x03(\tR\tendpoints\"d\n" +
-	"\fAdmitRequest\x12\x19\n" +
-	"\bphone_id\x18\x01 \x01(\tR\aphoneId\x129\n" +
-	"\bprotocol\x18\x02 \x01(\x0e2\x1d.rally.federation.v1.ProtocolR\bprotocol\"\x90\x01\n" +
-	"\rAdmitResponse\x12\x18\n" +
-	"\aoutcome\x18\x01 \x01(\tR\aoutcome\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x1b\n" +
-	"\thome_site\x18\x03 \x01(\tR\bhomeSite\x120\n" +
-	"\x05phone\x18\x04 \x01(\v2\x1a.rally.federation.v1.PhoneR\x05phone2\xa8\x01\n" +
-	"\rPluginService\x12C\n" +
-	"\x04Info\x12\x1c.rally.plugin.v1.InfoRequest\x1a\x1d.rally.plugin.v1.InfoResponse\x12R\n" +
-	"\tConfigure\x12!.rally.plugin.v1.ConfigureRequest\x1a\".rally.plugin.v1.ConfigureResponse2U\n" +
-	"\vHostService\x12F\n" +
-	"\x05Admit\x12\x1d.rally.plugin.v1.AdmitRequest\x1a\x1e.rally.plugin.v1.AdmitResponseB;Z9github.com/rallyvoip/rally/proto/rally/plugin/v1;pluginv1b\x06proto3"
+	"\tendpoints\x18\x01 \x03(\tR\tendpoints\"\xd4\x01\n" +
+	"\x05Event\x12.\n" +
+	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12.\n" +
+	"\x04kind\x18\x02 \x01(\x0e2\x1a.rally.plugin.v1.EventKindR\x04kind\x12\x12\n" +
+	"\x04peer\x18\x03 \x01(\tR\x04peer\x12\x12\n" +
+	"\x04from\x18\x04 \x01(\tR\x04from\x12\x0e\n" +
+	"\x02to\x18\x05 \x01(\tR\x02to\x12\x19\n" +
+	"\bphone_id\x18\x06 \x01(\tR\aphoneId\x12\x18\n" +
+	"\amessage\x18\a \x01(\tR\amessage\"B\n" +
+	"\x12HandleEventRequest\x12,\n" +
+	"\x05event\x18\x01 \x01(\v2\x16.rally.plugin.v1.EventR\x05event\"\x15\n" +
+	"\x13HandleEventResponse\"\x12\n" +
+	"\x10GetHealthRequest\"^\n" +
+	"\x11GetHealthResponse\x12/\n" +
+	"\x06health\x18\x01 \x01(\x0e2\x17.rally.plugin.v1.HealthR\x06health\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\x12\n" +
+	"\x10WatchViewRequest\"\xb3\x01\n" +
+	"\n" +
+	"PhoneEntry\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04user\x18\x02 \x01(\tR\x04user\x12\x12\n" +
+	"\x04home\x18\x03 \x01(\tR\x04home\x122\n" +
+	"\x04kind\x18\x04 \x01(\x0e2\x1e.rally.federation.v1.PhoneKindR\x04kind\x129\n" +
+	"\bprotocol\x18\x05 \x01(\x0e2\x1d.rally.federation.v1.ProtocolR\bprotocol\"\xb1\x01\n" +
+	"\bPeerView\x12\x12\n" +
+	"\x04site\x18\x01 \x01(\tR\x04site\x12\x1b\n" +
+	"\tbacked_up\x18\x02 \x01(\bR\bbackedUp\x12\x14\n" +
+	"\x05state\x18\x03 \x01(\tR\x05state\x12\x1a\n" +
+	"\bfailback\x18\x04 \x01(\tR\bfailback\x12B\n" +
+	"\rprotocol_down\x18\x05 \x03(\x0e2\x1d.rally.federation.v1.ProtocolR\fprotocolDown\"\xa4\x01\n" +
+	"\fViewSnapshot\x12\x12\n" +
+	"\x04site\x18\x01 \x01(\tR\x04site\x12\x1a\n" +
+	"\blicenses\x18\x02 \x01(\rR\blicenses\x123\n" +
+	"\x06phones\x18\x03 \x03(\v2\x1b.rally.plugin.v1.PhoneEntryR\x06phones\x12/\n" +
+	"\x05peers\x18\x04 \x03(\v2\x19.rally.plugin.v1.PeerViewR\x05peers\"\xf0\x01\n" +
+	"\n" +
+	"ViewChange\x12:\n" +
+	"\tput_phone\x18\x01 \x01(\v2\x1b.rally.plugin.v1.PhoneEntryH\x00R\bputPhone\x12#\n" +
+	"\fremove_phone\x18\x02 \x01(\tH\x00R\vremovePhone\x126\n" +
+	"\bput_peer\x18\x03 \x01(\v2\x19.rally.plugin.v1.PeerViewH\x00R\aputPeer\x12!\n" +
+	"\vremove_peer\x18\x04 \x01(\tH\x00R\n" +
+	"removePeer\x12\x1c\n" +
+	"\blicenses\x18\x05 \x01(\rH\x00R\blicensesB\b\n" +
+	"\x06change\"\x8f\x01\n" +
+	"\x11WatchViewResponse\x12;\n" +
+	"\bsnapshot\x18\x01 \x01(\v2\x1d.rally.plugin.v1.ViewSnapshotH\x00R\bsnapshot\x125\n" +
+	"\x06change\x18\x02 \x01(\v2\x1b.rally.plugin.v1.ViewChangeH\x00R\x06changeB\x06\n" +
+	"\x04item\"A\n" +
+	"\x10GetRecordRequest\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x1b\n" +
+	"\thome_site\x18\x02 \x01(\tR\bhomeSite\"H\n" +
+	"\x11GetRecordResponse\x123\n" +
+	"\x06record\x18\x01 \x01(\v2\x1b.rally.federation.v1.RecordR\x06record\"\x95\x02\n" +
+	"\x19ReportRegistrationRequest\x12\x19\n" +
+	"\bphone_id\x18\x01 \x01(\tR\aphoneId\x12>\n" +
+	"\aoutcome\x18\x02 \x01(\x0e2$.rally.plugin.v1.RegistrationOutcomeR\aoutcome\x12\x18\n" +
+	"\acontact\x18\x03 \x01(\tR\acontact\x124\n" +
+	"\aexpires\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\aexpires\x12\x1d\n" +
+	"\n" +
+	"user_agent\x18\x05 \x01(\tR\tuserAgent\x12\x1c\n" +
+	"\ttransport\x18\x06 \x01(\tR\ttransport\x12\x10\n" +
+	"\x03aor\x18\a \x01(\tR\x03aor\"P\n" +
+	"\x1aReportRegistrationResponse\x12\x1a\n" +
+	"\baccepted\x18\x01 \x01(\bR\baccepted\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"G\n" +
+	"\x16ReportCallStateRequest\x12\x19\n" +
+	"\bphone_id\x18\x01 \x01(\tR\aphoneId\x12\x12\n" +
+	"\x04busy\x18\x02 \x01(\bR\x04busy\"\x19\n" +
+	"\x17ReportCallStateResponse*\xa8\x01\n" +
+	"\tEventKind\x12\x1a\n" +
+	"\x16EVENT_KIND_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15EVENT_KIND_PEER_STATE\x10\x01\x12\x19\n" +
+	"\x15EVENT_KIND_RESILIENCE\x10\x02\x12\x17\n" +
+	"\x13EVENT_KIND_FAILBACK\x10\x03\x12\x1b\n" +
+	"\x17EVENT_KIND_REGISTRATION\x10\x04\x12\x13\n" +
+	"\x0fEVENT_KIND_LINK\x10\x05*L\n" +
+	"\x06Health\x12\x16\n" +
+	"\x12HEALTH_UNSPECIFIED\x10\x00\x12\x12\n" +
+	"\x0eHEALTH_SERVING\x10\x01\x12\x16\n" +
+	"\x12HEALTH_NOT_SERVING\x10\x02*\x99\x01\n" +
+	"\x13RegistrationOutcome\x12$\n" +
+	" REGISTRATION_OUTCOME_UNSPECIFIED\x10\x00\x12\x1d\n" +
+	"\x19REGISTRATION_OUTCOME_HOME\x10\x01\x12\x1e\n" +
+	"\x1aREGISTRATION_OUTCOME_GUEST\x10\x02\x12\x1d\n" +
+	"\x19REGISTRATION_OUTCOME_GONE\x10\x032\xdf\x02\n" +
+	"\rPluginService\x12L\n" +
+	"\aGetInfo\x12\x1f.rally.plugin.v1.GetInfoRequest\x1a .rally.plugin.v1.GetInfoResponse\x12R\n" +
+	"\tConfigure\x12!.rally.plugin.v1.ConfigureRequest\x1a\".rally.plugin.v1.ConfigureResponse\x12X\n" +
+	"\vHandleEvent\x12#.rally.plugin.v1.HandleEventRequest\x1a$.rally.plugin.v1.HandleEventResponse\x12R\n" +
+	"\tGetHealth\x12!.rally.plugin.v1.GetHealthRequest\x1a\".rally.plugin.v1.GetHealthResponse2\x8c\x03\n" +
+	"\vHostService\x12T\n" +
+	"\tWatchView\x12!.rally.plugin.v1.WatchViewRequest\x1a\".rally.plugin.v1.WatchViewResponse0\x01\x12R\n" +
+	"\tGetRecord\x12!.rally.plugin.v1.GetRecordRequest\x1a\".rally.plugin.v1.GetRecordResponse\x12m\n" +
+	"\x12ReportRegistration\x12*.rally.plugin.v1.ReportRegistrationRequest\x1a+.rally.plugin.v1.ReportRegistrationResponse\x12d\n" +
+	"\x0fReportCallState\x12'.rally.plugin.v1.ReportCallStateRequest\x1a(.rally.plugin.v1.ReportCallStateResponseB;Z9github.com/rallyvoip/rally/proto/rally/plugin/v1;pluginv1b\x06proto3"
 
 var (
 	file_rally_plugin_v1_plugin_proto_rawDescOnce sync.Once
@@ -399,31 +1652,76 @@ func file_rally_plugin_v1_plugin_proto_rawDescGZIP() []byte {
 	return file_rally_plugin_v1_plugin_proto_rawDescData
 }
 
-var file_rally_plugin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_rally_plugin_v1_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_rally_plugin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_rally_plugin_v1_plugin_proto_goTypes = []any{
-	(*InfoRequest)(nil),       // 0: rally.plugin.v1.InfoRequest
-	(*InfoResponse)(nil),      // 1: rally.plugin.v1.InfoResponse
-	(*ConfigureRequest)(nil),  // 2: rally.plugin.v1.ConfigureRequest
-	(*ConfigureResponse)(nil), // 3: rally.plugin.v1.ConfigureResponse
-	(*AdmitRequest)(nil),      // 4: rally.plugin.v1.AdmitRequest
-	(*AdmitResponse)(nil),     // 5: rally.plugin.v1.AdmitResponse
-	(v1.Protocol)(0),          // 6: rally.federation.v1.Protocol
-	(*v1.Phone)(nil),          // 7: rally.federation.v1.Phone
+	(EventKind)(0),                     // 0: rally.plugin.v1.EventKind
+	(Health)(0),                        // 1: rally.plugin.v1.Health
+	(RegistrationOutcome)(0),           // 2: rally.plugin.v1.RegistrationOutcome
+	(*GetInfoRequest)(nil),             // 3: rally.plugin.v1.GetInfoRequest
+	(*GetInfoResponse)(nil),            // 4: rally.plugin.v1.GetInfoResponse
+	(*ConfigureRequest)(nil),           // 5: rally.plugin.v1.ConfigureRequest
+	(*ConfigureResponse)(nil),          // 6: rally.plugin.v1.ConfigureResponse
+	(*Event)(nil),                      // 7: rally.plugin.v1.Event
+	(*HandleEventRequest)(nil),         // 8: rally.plugin.v1.HandleEventRequest
+	(*HandleEventResponse)(nil),        // 9: rally.plugin.v1.HandleEventResponse
+	(*GetHealthRequest)(nil),           // 10: rally.plugin.v1.GetHealthRequest
+	(*GetHealthResponse)(nil),          // 11: rally.plugin.v1.GetHealthResponse
+	(*WatchViewRequest)(nil),           // 12: rally.plugin.v1.WatchViewRequest
+	(*PhoneEntry)(nil),                 // 13: rally.plugin.v1.PhoneEntry
+	(*PeerView)(nil),                   // 14: rally.plugin.v1.PeerView
+	(*ViewSnapshot)(nil),               // 15: rally.plugin.v1.ViewSnapshot
+	(*ViewChange)(nil),                 // 16: rally.plugin.v1.ViewChange
+	(*WatchViewResponse)(nil),          // 17: rally.plugin.v1.WatchViewResponse
+	(*GetRecordRequest)(nil),           // 18: rally.plugin.v1.GetRecordRequest
+	(*GetRecordResponse)(nil),          // 19: rally.plugin.v1.GetRecordResponse
+	(*ReportRegistrationRequest)(nil),  // 20: rally.plugin.v1.ReportRegistrationRequest
+	(*ReportRegistrationResponse)(nil), // 21: rally.plugin.v1.ReportRegistrationResponse
+	(*ReportCallStateRequest)(nil),     // 22: rally.plugin.v1.ReportCallStateRequest
+	(*ReportCallStateResponse)(nil),    // 23: rally.plugin.v1.ReportCallStateResponse
+	(*timestamppb.Timestamp)(nil),      // 24: google.protobuf.Timestamp
+	(v1.PhoneKind)(0),                  // 25: rally.federation.v1.PhoneKind
+	(v1.Protocol)(0),                   // 26: rally.federation.v1.Protocol
+	(*v1.Record)(nil),                  // 27: rally.federation.v1.Record
 }
 var file_rally_plugin_v1_plugin_proto_depIdxs = []int32{
-	6, // 0: rally.plugin.v1.AdmitRequest.protocol:type_name -> rally.federation.v1.Protocol
-	7, // 1: rally.plugin.v1.AdmitResponse.phone:type_name -> rally.federation.v1.Phone
-	0, // 2: rally.plugin.v1.PluginService.Info:input_type -> rally.plugin.v1.InfoRequest
-	2, // 3: rally.plugin.v1.PluginService.Configure:input_type -> rally.plugin.v1.ConfigureRequest
-	4, // 4: rally.plugin.v1.HostService.Admit:input_type -> rally.plugin.v1.AdmitRequest
-	1, // 5: rally.plugin.v1.PluginService.Info:output_type -> rally.plugin.v1.InfoResponse
-	3, // 6: rally.plugin.v1.PluginService.Configure:output_type -> rally.plugin.v1.ConfigureResponse
-	5, // 7: rally.plugin.v1.HostService.Admit:output_type -> rally.plugin.v1.AdmitResponse
-	5, // [5:8] is the sub-list for method output_type
-	2, // [2:5] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	24, // 0: rally.plugin.v1.Event.time:type_name -> google.protobuf.Timestamp
+	0,  // 1: rally.plugin.v1.Event.kind:type_name -> rally.plugin.v1.EventKind
+	7,  // 2: rally.plugin.v1.HandleEventRequest.event:type_name -> rally.plugin.v1.Event
+	1,  // 3: rally.plugin.v1.GetHealthResponse.health:type_name -> rally.plugin.v1.Health
+	25, // 4: rally.plugin.v1.PhoneEntry.kind:type_name -> rally.federation.v1.PhoneKind
+	26, // 5: rally.plugin.v1.PhoneEntry.protocol:type_name -> rally.federation.v1.Protocol
+	26, // 6: rally.plugin.v1.PeerView.protocol_down:type_name -> rally.federation.v1.Protocol
+	13, // 7: rally.plugin.v1.ViewSnapshot.phones:type_name -> rally.plugin.v1.PhoneEntry
+	14, // 8: rally.plugin.v1.ViewSnapshot.peers:type_name -> rally.plugin.v1.PeerView
+	13, // 9: rally.plugin.v1.ViewChange.put_phone:type_name -> rally.plugin.v1.PhoneEntry
+	14, // 10: rally.plugin.v1.ViewChange.put_peer:type_name -> rally.plugin.v1.PeerView
+	15, // 11: rally.plugin.v1.WatchViewResponse.snapshot:type_name -> rally.plugin.v1.ViewSnapshot
+	16, // 12: rally.plugin.v1.WatchViewResponse.change:type_name -> rally.plugin.v1.ViewChange
+	27, // 13: rally.plugin.v1.GetRecordResponse.record:type_name -> rally.federation.v1.Record
+	2,  // 14: rally.plugin.v1.ReportRegistrationRequest.outcome:type_name -> rally.plugin.v1.RegistrationOutcome
+	24, // 15: rally.plugin.v1.ReportRegistrationRequest.expires:type_name -> google.protobuf.Timestamp
+	3,  // 16: rally.plugin.v1.PluginService.GetInfo:input_type -> rally.plugin.v1.GetInfoRequest
+	5,  // 17: rally.plugin.v1.PluginService.Configure:input_type -> rally.plugin.v1.ConfigureRequest
+	8,  // 18: rally.plugin.v1.PluginService.HandleEvent:input_type -> rally.plugin.v1.HandleEventRequest
+	10, // 19: rally.plugin.v1.PluginService.GetHealth:input_type -> rally.plugin.v1.GetHealthRequest
+	12, // 20: rally.plugin.v1.HostService.WatchView:input_type -> rally.plugin.v1.WatchViewRequest
+	18, // 21: rally.plugin.v1.HostService.GetRecord:input_type -> rally.plugin.v1.GetRecordRequest
+	20, // 22: rally.plugin.v1.HostService.ReportRegistration:input_type -> rally.plugin.v1.ReportRegistrationRequest
+	22, // 23: rally.plugin.v1.HostService.ReportCallState:input_type -> rally.plugin.v1.ReportCallStateRequest
+	4,  // 24: rally.plugin.v1.PluginService.GetInfo:output_type -> rally.plugin.v1.GetInfoResponse
+	6,  // 25: rally.plugin.v1.PluginService.Configure:output_type -> rally.plugin.v1.ConfigureResponse
+	9,  // 26: rally.plugin.v1.PluginService.HandleEvent:output_type -> rally.plugin.v1.HandleEventResponse
+	11, // 27: rally.plugin.v1.PluginService.GetHealth:output_type -> rally.plugin.v1.GetHealthResponse
+	17, // 28: rally.plugin.v1.HostService.WatchView:output_type -> rally.plugin.v1.WatchViewResponse
+	19, // 29: rally.plugin.v1.HostService.GetRecord:output_type -> rally.plugin.v1.GetRecordResponse
+	21, // 30: rally.plugin.v1.HostService.ReportRegistration:output_type -> rally.plugin.v1.ReportRegistrationResponse
+	23, // 31: rally.plugin.v1.HostService.ReportCallState:output_type -> rally.plugin.v1.ReportCallStateResponse
+	24, // [24:32] is the sub-list for method output_type
+	16, // [16:24] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_rally_plugin_v1_plugin_proto_init() }
@@ -431,18 +1729,30 @@ func file_rally_plugin_v1_plugin_proto_init() {
 	if File_rally_plugin_v1_plugin_proto != nil {
 		return
 	}
+	file_rally_plugin_v1_plugin_proto_msgTypes[13].OneofWrappers = []any{
+		(*ViewChange_PutPhone)(nil),
+		(*ViewChange_RemovePhone)(nil),
+		(*ViewChange_PutPeer)(nil),
+		(*ViewChange_RemovePeer)(nil),
+		(*ViewChange_Licenses)(nil),
+	}
+	file_rally_plugin_v1_plugin_proto_msgTypes[14].OneofWrappers = []any{
+		(*WatchViewResponse_Snapshot)(nil),
+		(*WatchViewResponse_Change)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rally_plugin_v1_plugin_proto_rawDesc), len(file_rally_plugin_v1_plugin_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   6,
+			NumEnums:      3,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   2,
 		},
 		GoTypes:           file_rally_plugin_v1_plugin_proto_goTypes,
 		DependencyIndexes: file_rally_plugin_v1_plugin_proto_depIdxs,
+		EnumInfos:         file_rally_plugin_v1_plugin_proto_enumTypes,
 		MessageInfos:      file_rally_plugin_v1_plugin_proto_msgTypes,
 	}.Build()
 	File_rally_plugin_v1_plugin_proto = out.File

@@ -19,18 +19,28 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	PluginService_Info_FullMethodName      = "/rally.plugin.v1.PluginService/Info"
-	PluginService_Configure_FullMethodName = "/rally.plugin.v1.PluginService/Configure"
+	PluginService_GetInfo_FullMethodName     = "/rally.plugin.v1.PluginService/GetInfo"
+	PluginService_Configure_FullMethodName   = "/rally.plugin.v1.PluginService/Configure"
+	PluginService_HandleEvent_FullMethodName = "/rally.plugin.v1.PluginService/HandleEvent"
+	PluginService_GetHealth_FullMethodName   = "/rally.plugin.v1.PluginService/GetHealth"
 )
 
 // PluginServiceClient is the client API for PluginService service.
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// PluginService is what every plugin serves (the base plugin).
+// PluginService is what every plugin serves.
 type PluginServiceClient interface {
-	Info(ctx context.Context, in *InfoRequest, opts ...grpc.CallOption) (*InfoResponse, error)
+	// GetInfo names the plugin, the protocol it serves and the API versions
+	// it speaks.
+	GetInfo(ctx context.Context, in *GetInfoRequest, opts ...grpc.CallOption) (*GetInfoResponse, error)
+	// Configure hands the plugin its config section and the host broker id.
+	// The host calls it after every (re)start of the plugin process.
 	Configure(ctx context.Context, in *ConfigureRequest, opts ...grpc.CallOption) (*ConfigureResponse, error)
+	// HandleEvent delivers one site event to the plugin.
+	HandleEvent(ctx context.Context, in *HandleEventRequest, opts ...grpc.CallOption) (*HandleEventResponse, error)
+	// GetHealth reports whether the plugin serves its protocol.
+	GetHealth(ctx context.Context, in *GetHealthRequest, opts ...grpc.CallOption) (*GetHealthResponse, error)
 }
 
 type pluginServiceClient struct {
@@ -41,10 +51,10 @@ func NewPluginServiceClient(cc grpc.ClientConnInterface) PluginServiceClient {
 	return &pluginServiceClient{cc}
 }
 
-func (c *pluginServiceClient) Info(ctx context.Context, in *InfoRequest, opts ...grpc.CallOption) (*InfoResponse, error) {
+func (c *pluginServiceClient) GetInfo(ctx context.Context, in *GetInfoRequest, opts ...grpc.CallOption) (*GetInfoResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(InfoResponse)
-	err := c.cc.Invoke(ctx, PluginService_Info_FullMethodName, in, out, cOpts...)
+	out := new(GetInfoResponse)
+	err := c.cc.Invoke(ctx, PluginService_GetInfo_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -61,14 +71,42 @@ func (c *pluginServiceClient) Configure(ctx context.Context, in *ConfigureReques
 	return out, nil
 }
 
+func (c *pluginServiceClient) HandleEvent(ctx context.Context, in *HandleEventRequest, opts ...grpc.CallOption) (*HandleEventResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(HandleEventResponse)
+	err := c.cc.Invoke(ctx, PluginService_HandleEvent_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *pluginServiceClient) GetHealth(ctx context.Context, in *GetHealthRequest, opts ...grpc.CallOption) (*GetHealthResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetHealthResponse)
+	err := c.cc.Invoke(ctx, PluginService_GetHealth_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PluginServiceServer is the server API for PluginService service.
 // All implementations must embed UnimplementedPluginServiceServer
 // for forward compatibility.
 //
-// PluginService is what every plugin serves (the base plugin).
+// PluginService is what every plugin serves.
 type PluginServiceServer interface {
-	Info(context.Context, *InfoRequest) (*InfoResponse, error)
+	// GetInfo names the plugin, the protocol it serves and the API versions
+	// it speaks.
+	GetInfo(context.Context, *GetInfoRequest) (*GetInfoResponse, error)
+	// Configure hands the plugin its config section and the host broker id.
+	// The host calls it after every (re)start of the plugin process.
 	Configure(context.Context, *ConfigureRequest) (*ConfigureResponse, error)
+	// HandleEvent delivers one site event to the plugin.
+	HandleEvent(context.Context, *HandleEventRequest) (*HandleEventResponse, error)
+	// GetHealth reports whether the plugin serves its protocol.
+	GetHealth(context.Context, *GetHealthRequest) (*GetHealthResponse, error)
 	mustEmbedUnimplementedPluginServiceServer()
 }
 
@@ -79,11 +117,17 @@ type PluginServiceServer interface {
 // pointer dereference when methods are called.
 type UnimplementedPluginServiceServer struct{}
 
-func (UnimplementedPluginServiceServer) Info(context.Context, *InfoRequest) (*InfoResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method Info not implemented")
+func (UnimplementedPluginServiceServer) GetInfo(context.Context, *GetInfoRequest) (*GetInfoResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetInfo not implemented")
 }
 func (UnimplementedPluginServiceServer) Configure(context.Context, *ConfigureRequest) (*ConfigureResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Configure not implemented")
+}
+func (UnimplementedPluginServiceServer) HandleEvent(context.Context, *HandleEventRequest) (*HandleEventResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method HandleEvent not implemented")
+}
+func (UnimplementedPluginServiceServer) GetHealth(context.Context, *GetHealthRequest) (*GetHealthResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetHealth not implemented")
 }
 func (UnimplementedPluginServiceServer) mustEmbedUnimplementedPluginServiceServer() {}
 func (UnimplementedPluginServiceServer) testEmbeddedByValue()                       {}
@@ -106,20 +150,20 @@ func RegisterPluginServiceServer(s grpc.ServiceRegistrar, srv PluginServiceServe
 	s.RegisterService(&PluginService_ServiceDesc, srv)
 }
 
-func _PluginService_Info_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(InfoRequest)
+func _PluginService_GetInfo_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetInfoRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
 	if interceptor == nil {
-		return srv.(PluginServiceServer).Info(ctx, in)
+		return srv.(PluginServiceServer).GetInfo(ctx, in)
 	}
 	info := &grpc.UnaryServerInfo{
 		Server:     srv,
-		FullMethod: PluginService_Info_FullMethodName,
+		FullMethod: PluginService_GetInfo_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(PluginServiceServer).Info(ctx, req.(*InfoRequest))
+		return srv.(PluginServiceServer).GetInfo(ctx, req.(*GetInfoRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -142,6 +186,42 @@ func _PluginService_Configure_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _PluginService_HandleEvent_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(HandleEventRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PluginServiceServer).HandleEvent(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PluginService_HandleEvent_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PluginServiceServer).HandleEvent(ctx, req.(*HandleEventRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _PluginService_GetHealth_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetHealthRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PluginServiceServer).GetHealth(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PluginService_GetHealth_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PluginServiceServer).GetHealth(ctx, req.(*GetHealthRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // PluginService_ServiceDesc is the grpc.ServiceDesc for PluginService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -150,12 +230,20 @@ var PluginService_ServiceDesc = grpc.ServiceDesc{
 	HandlerType: (*PluginServiceServer)(nil),
 	Methods: []grpc.MethodDesc{
 		{
-			MethodName: "Info",
-			Handler:    _PluginService_Info_Handler,
+			MethodName: "GetInfo",
+			Handler:    _PluginService_GetInfo_Handler,
 		},
 		{
 			MethodName: "Configure",
 			Handler:    _PluginService_Configure_Handler,
+		},
+		{
+			MethodName: "HandleEvent",
+			Handler:    _PluginService_HandleEvent_Handler,
+		},
+		{
+			MethodName: "GetHealth",
+			Handler:    _PluginService_GetHealth_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
@@ -163,16 +251,32 @@ var PluginService_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	HostService_Admit_FullMethodName = "/rally.plugin.v1.HostService/Admit"
+	HostService_WatchView_FullMethodName          = "/rally.plugin.v1.HostService/WatchView"
+	HostService_GetRecord_FullMethodName          = "/rally.plugin.v1.HostService/GetRecord"
+	HostService_ReportRegistration_FullMethodName = "/rally.plugin.v1.HostService/ReportRegistration"
+	HostService_ReportCallState_FullMethodName    = "/rally.plugin.v1.HostService/ReportCallState"
 )
 
 // HostServiceClient is the client API for HostService service.
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// HostService is what the core serves to plugins.
+// HostService is what the site daemon serves to its plugins.
 type HostServiceClient interface {
-	Admit(ctx context.Context, in *AdmitRequest, opts ...grpc.CallOption) (*AdmitResponse, error)
+	// WatchView streams the admission view: first a full snapshot, then
+	// changes. A plugin keeps it locally and decides admission without a
+	// round trip per request (plugins/sdk/admission).
+	WatchView(ctx context.Context, in *WatchViewRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchViewResponse], error)
+	// GetRecord looks up one directory record: this site's own, or a held
+	// backup record of a peer (home_site set).
+	GetRecord(ctx context.Context, in *GetRecordRequest, opts ...grpc.CallOption) (*GetRecordResponse, error)
+	// ReportRegistration tells the host a phone registered, refreshed or
+	// left; the host keeps licence and guest counts and the physical-phone
+	// trigger. A home registration over the licence count is refused.
+	ReportRegistration(ctx context.Context, in *ReportRegistrationRequest, opts ...grpc.CallOption) (*ReportRegistrationResponse, error)
+	// ReportCallState tells the host whether a phone is in a call (graceful
+	// failback waits for idle guests).
+	ReportCallState(ctx context.Context, in *ReportCallStateRequest, opts ...grpc.CallOption) (*ReportCallStateResponse, error)
 }
 
 type hostServiceClient struct {
@@ -183,10 +287,49 @@ func NewHostServiceClient(cc grpc.ClientConnInterface) HostServiceClient {
 	return &hostServiceClient{cc}
 }
 
-func (c *hostServiceClient) Admit(ctx context.Context, in *AdmitRequest, opts ...grpc.CallOption) (*AdmitResponse, error) {
+func (c *hostServiceClient) WatchView(ctx context.Context, in *WatchViewRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchViewResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(AdmitResponse)
-	err := c.cc.Invoke(ctx, HostService_Admit_FullMethodName, in, out, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &HostService_ServiceDesc.Streams[0], HostService_WatchView_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchViewRequest, WatchViewResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type HostService_WatchViewClient = grpc.ServerStreamingClient[WatchViewResponse]
+
+func (c *hostServiceClient) GetRecord(ctx context.Context, in *GetRecordRequest, opts ...grpc.CallOption) (*GetRecordResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetRecordResponse)
+	err := c.cc.Invoke(ctx, HostService_GetRecord_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *hostServiceClient) ReportRegistration(ctx context.Context, in *ReportRegistrationRequest, opts ...grpc.CallOption) (*ReportRegistrationResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReportRegistrationResponse)
+	err := c.cc.Invoke(ctx, HostService_ReportRegistration_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *hostServiceClient) ReportCallState(ctx context.Context, in *ReportCallStateRequest, opts ...grpc.CallOption) (*ReportCallStateResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReportCallStateResponse)
+	err := c.cc.Invoke(ctx, HostService_ReportCallState_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -197,9 +340,22 @@ func (c *hostServiceClient) Admit(ctx context.Context, in *AdmitRequest, opts ..
 // All implementations must embed UnimplementedHostServiceServer
 // for forward compatibility.
 //
-// HostService is what the core serves to plugins.
+// HostService is what the site daemon serves to its plugins.
 type HostServiceServer interface {
-	Admit(context.Context, *AdmitRequest) (*AdmitResponse, error)
+	// WatchView streams the admission view: first a full snapshot, then
+	// changes. A plugin keeps it locally and decides admission without a
+	// round trip per request (plugins/sdk/admission).
+	WatchView(*WatchViewRequest, grpc.ServerStreamingServer[WatchViewResponse]) error
+	// GetRecord looks up one directory record: this site's own, or a held
+	// backup record of a peer (home_site set).
+	GetRecord(context.Context, *GetRecordRequest) (*GetRecordResponse, error)
+	// ReportRegistration tells the host a phone registered, refreshed or
+	// left; the host keeps licence and guest counts and the physical-phone
+	// trigger. A home registration over the licence count is refused.
+	ReportRegistration(context.Context, *ReportRegistrationRequest) (*ReportRegistrationResponse, error)
+	// ReportCallState tells the host whether a phone is in a call (graceful
+	// failback waits for idle guests).
+	ReportCallState(context.Context, *ReportCallStateRequest) (*ReportCallStateResponse, error)
 	mustEmbedUnimplementedHostServiceServer()
 }
 
@@ -210,8 +366,17 @@ type HostServiceServer interface {
 // pointer dereference when methods are called.
 type UnimplementedHostServiceServer struct{}
 
-func (UnimplementedHostServiceServer) Admit(context.Context, *AdmitRequest) (*AdmitResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method Admit not implemented")
+func (UnimplementedHostServiceServer) WatchView(*WatchViewRequest, grpc.ServerStreamingServer[WatchViewResponse]) error {
+	return status.Error(codes.Unimplemented, "method WatchView not implemented")
+}
+func (UnimplementedHostServiceServer) GetRecord(context.Context, *GetRecordRequest) (*GetRecordResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetRecord not implemented")
+}
+func (UnimplementedHostServiceServer) ReportRegistration(context.Context, *ReportRegistrationRequest) (*ReportRegistrationResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReportRegistration not implemented")
+}
+func (UnimplementedHostServiceServer) ReportCallState(context.Context, *ReportCallStateRequest) (*ReportCallStateResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReportCallState not implemented")
 }
 func (UnimplementedHostServiceServer) mustEmbedUnimplementedHostServiceServer() {}
 func (UnimplementedHostServiceServer) testEmbeddedByValue()                     {}
@@ -234,20 +399,67 @@ func RegisterHostServiceServer(s grpc.ServiceRegistrar, srv HostServiceServer) {
 	s.RegisterService(&HostService_ServiceDesc, srv)
 }
 
-func _HostService_Admit_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(AdmitRequest)
+func _HostService_WatchView_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchViewRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(HostServiceServer).WatchView(m, &grpc.GenericServerStream[WatchViewRequest, WatchViewResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type HostService_WatchViewServer = grpc.ServerStreamingServer[WatchViewResponse]
+
+func _HostService_GetRecord_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetRecordRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
 	if interceptor == nil {
-		return srv.(HostServiceServer).Admit(ctx, in)
+		return srv.(HostServiceServer).GetRecord(ctx, in)
 	}
 	info := &grpc.UnaryServerInfo{
 		Server:     srv,
-		FullMethod: HostService_Admit_FullMethodName,
+		FullMethod: HostService_GetRecord_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(HostServiceServer).Admit(ctx, req.(*AdmitRequest))
+		return srv.(HostServiceServer).GetRecord(ctx, req.(*GetRecordRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _HostService_ReportRegistration_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReportRegistrationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HostServiceServer).ReportRegistration(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: HostService_ReportRegistration_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HostServiceServer).ReportRegistration(ctx, req.(*ReportRegistrationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _HostService_ReportCallState_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReportCallStateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HostServiceServer).ReportCallState(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: HostService_ReportCallState_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HostServiceServer).ReportCallState(ctx, req.(*ReportCallStateRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -260,10 +472,24 @@ var HostService_ServiceDesc = grpc.ServiceDesc{
 	HandlerType: (*HostServiceServer)(nil),
 	Methods: []grpc.MethodDesc{
 		{
-			MethodName: "Admit",
-			Handler:    _HostService_Admit_Handler,
+			MethodName: "GetRecord",
+			Handler:    _HostService_GetRecord_Handler,
+		},
+		{
+			MethodName: "ReportRegistration",
+			Handler:    _HostService_ReportRegistration_Handler,
+		},
+		{
+			MethodName: "ReportCallState",
+			Handler:    _HostService_ReportCallState_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "WatchView",
+			Handler:       _HostService_WatchView_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "rally/plugin/v1/plugin.proto",
 }
