@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -104,12 +105,7 @@ func writeSites(t *testing.T, failback string, durable bool) (london, paris e2eS
 		if _, _, err := pki.IssueSite(pkiDir, s.name, nil, 0); err != nil {
 			t.Fatal(err)
 		}
-		l, err := net.Listen("tcp", s.host+":0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr[s.name] = l.Addr().String()
-		l.Close()
+		addr[s.name] = freePort(t, s.host)
 	}
 	write := func(name, extra string) e2eSite {
 		sd := filepath.Join(dir, name)
@@ -147,6 +143,22 @@ directory: %s
 	}
 	paris = write("paris", "backs_up: [london]\n")
 	return london, paris
+}
+
+// freePort finds a free TCP port on host below the kernel's ephemeral
+// range (32768+), where an outgoing connection could take it before the
+// daemon binds it.
+func freePort(t *testing.T, host string) string {
+	t.Helper()
+	for range 100 {
+		addr := net.JoinHostPort(host, fmt.Sprint(20000+rand.IntN(12000)))
+		if l, err := net.Listen("tcp", addr); err == nil {
+			l.Close()
+			return addr
+		}
+	}
+	t.Fatal("no free port")
+	return ""
 }
 
 func portOf(t *testing.T, addr string) string {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -68,16 +69,20 @@ func newFed(t testing.TB) *fed {
 	return f
 }
 
-// freeAddr reserves a free TCP port on host.
+// freeAddr finds a free TCP port on host below the kernel's ephemeral
+// range (32768+): a port from there could be taken, between this check and
+// the daemon's bind, as the local port of some outgoing connection.
 func freeAddr(t testing.TB, host string) string {
 	t.Helper()
-	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		t.Fatal(err)
+	for range 100 {
+		addr := net.JoinHostPort(host, fmt.Sprint(20000+rand.IntN(12000)))
+		if l, err := net.Listen("tcp", addr); err == nil {
+			l.Close()
+			return addr
+		}
 	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
+	t.Fatal("no free port")
+	return ""
 }
 
 // issue makes a site cert in the federation's PKI.
