@@ -1,11 +1,15 @@
 // Package federation links sites: one long-lived bidirectional gRPC stream
 // per linked pair over mutual TLS (DESIGN §2).
 //
-// The site whose name sorts first dials; the other accepts. A site that was
-// told of a peer with `rally link ADDR` but sorts second dials once to
-// introduce itself; the peer learns its address from the hello and dials from
-// then on. The peer's name is always taken from its verified certificate
-// (URI SAN rally://site/NAME), never from what the hello claims.
+// One stream per pair: the stream dialled by the site whose name sorts
+// first is the one kept. Peers are often configured on one side only (or
+// added with `rally link ADDR`), so a site dials every peer whose address
+// it knows, including addresses learned from a peer's hello; when both ends
+// dial at once, both keep the stream from the site that sorts first and
+// refuse the other. A newer stream otherwise replaces an older one, which
+// is how a half-open connection is cleared. The peer's name is always taken
+// from its verified certificate (URI SAN rally://site/NAME), never from what
+// the hello claims.
 //
 // On a stream each side first sends a Hello carrying its settings, so that a
 // refusal (see Compatible) can name both values. Then both sides send
