@@ -1,7 +1,7 @@
 // Package cli is rally's command line: the site daemon (serve), the
 // federation PKI (pki), and the operator commands that drive a running site
 // through its admin gRPC API (link, unlink, failback, status, phones,
-// check). cli/rally holds the thin main.
+// check, plugin). cli/rally holds the thin main.
 //
 // # Reaching a daemon
 //
@@ -21,7 +21,7 @@
 //
 // # JSON output
 //
-// status, phones and check take --json. The output is a contract for
+// status, phones, check and plugin list take --json. The output is a contract for
 // scripts: keys are snake_case, times are RFC 3339 in UTC (fractional
 // seconds when present), and every object carries "schema_version": 1.
 // Every key listed is always present: strings may be "", lists are [] and
@@ -48,7 +48,8 @@
 //	    "backup_site": "paris",       // who backs it up ("" for none)
 //	    "backup_mode": "memory",      // "memory" | "durable" backup records
 //	    "federation_addr": "127.0.0.1:7400",
-//	    "started": "2026-03-01T09:00:00Z"
+//	    "started": "2026-03-01T09:00:00Z",
+//	    "plugins": [ ... ]            // the site's plugins, as in rally plugin list --json
 //	  },
 //	  "peers": [
 //	    {
@@ -91,6 +92,31 @@
 //	    }
 //	  ]
 //	}
+//
+// rally plugin list --json:
+//
+//	{
+//	  "schema_version": 1,
+//	  "plugins": [
+//	    {
+//	      "name": "sip",              // its key under plugins: in the site config
+//	      "protocol": "sip",          // sip | h323 | "" (serves no phones)
+//	      "origin": "builtin",        // builtin (the rally binary) | external (installed)
+//	      "version": "0.1.0",         // the plugin's own version
+//	      "health": "serving",        // starting | serving | not_serving | restarting | failed
+//	      "restarts": 0,              // restarts since the daemon started
+//	      "last_error": "",           // why it last stopped, failed or does not serve
+//	      "pid": 4242,                // 0 while not running
+//	      "api_version": 1,           // the plugin API version negotiated
+//	      "endpoints": ["sip:udp://127.0.0.1:5060"],
+//	      "path": "/usr/local/bin/rally",  // the executable
+//	      "sha256": ""                // the pinned SHA-256 of an external plugin
+//	    }
+//	  ]
+//	}
+//
+// A failed external plugin whose executable no longer matches its pin has a
+// last_error saying so; it is not started again until reinstalled.
 //
 // rally check --json ("ok" is true when every result is ok; the command
 // then exits 0):

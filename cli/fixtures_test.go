@@ -28,6 +28,7 @@ func fixtureStatus() *adminv1.GetStatusResponse {
 			Started:        ts(fixedNow.Add(-time.Hour)),
 			FederationAddr: "127.0.0.1:7400",
 			BackupSite:     "paris",
+			Plugins:        fixturePlugins().GetPlugins(),
 		},
 		Peers: []*adminv1.PeerStatus{
 			{
@@ -85,6 +86,18 @@ func fixturePhones() *adminv1.ListPhonesResponse {
 			Contact: "10.0.0.7:1720", Expires: ts(fixedNow.Add(-time.Second)), Kind: "desk"},
 		{Phone: "301", User: "301", Home: "berlin", HereAs: "guest", Protocol: "sip",
 			Contact: "sip:301@10.1.0.9:5060;transport=tcp", Expires: ts(fixedNow.Add(60 * time.Second)), Kind: "softphone"},
+	}}
+}
+
+func fixturePlugins() *adminv1.ListPluginsResponse {
+	return &adminv1.ListPluginsResponse{Plugins: []*adminv1.PluginStatus{
+		{Name: "sip", Protocol: "sip", Origin: "builtin", Path: "/usr/local/bin/rally", Health: "serving",
+			Pid: 4242, ApiVersion: 1, Version: "0.1.0",
+			Endpoints: []string{"sip:udp://127.0.0.1:5060", "sip:tcp://127.0.0.1:5060"}},
+		{Name: "webhook", Origin: "external", Path: "/var/lib/rally/london/plugins/webhook",
+			Sha256: "9fba0e119a080529ffad50424a2105db673333269f0d98346a57c2ee96a6fd6e",
+			Health: "failed", Restarts: 2,
+			LastError: "/var/lib/rally/london/plugins/webhook does not match its pinned SHA-256 9fba0e119a08...: refusing to start it"},
 	}}
 }
 

@@ -27,6 +27,7 @@ type printer interface {
 	phones(*adminv1.ListPhonesResponse) error
 	check(*adminv1.CheckResponse) error
 	event(*adminv1.Event) error
+	plugins(*adminv1.ListPluginsResponse) error
 }
 
 // newPrinter picks the printer for a command. lines asks JSON output to put
@@ -56,16 +57,37 @@ type statusJSON struct {
 }
 
 type siteJSON struct {
-	Site           string  `json:"site"`
-	SIPDomain      string  `json:"sip_domain"`
-	Revision       uint64  `json:"revision"`
-	Licenses       uint32  `json:"licenses"`
-	Licensed       uint32  `json:"licensed"`
-	Guests         uint32  `json:"guests"`
-	BackupSite     string  `json:"backup_site"`
-	BackupMode     string  `json:"backup_mode"`
-	FederationAddr string  `json:"federation_addr"`
-	Started        *string `json:"started"`
+	Site           string       `json:"site"`
+	SIPDomain      string       `json:"sip_domain"`
+	Revision       uint64       `json:"revision"`
+	Licenses       uint32       `json:"licenses"`
+	Licensed       uint32       `json:"licensed"`
+	Guests         uint32       `json:"guests"`
+	BackupSite     string       `json:"backup_site"`
+	BackupMode     string       `json:"backup_mode"`
+	FederationAddr string       `json:"federation_addr"`
+	Started        *string      `json:"started"`
+	Plugins        []pluginJSON `json:"plugins"`
+}
+
+type pluginJSON struct {
+	Name       string   `json:"name"`
+	Protocol   string   `json:"protocol"`
+	Origin     string   `json:"origin"`
+	Version    string   `json:"version"`
+	Health     string   `json:"health"`
+	Restarts   uint32   `json:"restarts"`
+	LastError  string   `json:"last_error"`
+	PID        int64    `json:"pid"`
+	APIVersion uint32   `json:"api_version"`
+	Endpoints  []string `json:"endpoints"`
+	Path       string   `json:"path"`
+	SHA256     string   `json:"sha256"`
+}
+
+type pluginsJSON struct {
+	SchemaVersion int          `json:"schema_version"`
+	Plugins       []pluginJSON `json:"plugins"`
 }
 
 type peerJSON struct {
@@ -159,6 +181,7 @@ func statusToJSON(r *adminv1.GetStatusResponse) statusJSON {
 			BackupMode:     s.GetBackupMode(),
 			FederationAddr: s.GetFederationAddr(),
 			Started:        rfc3339(s.GetStarted()),
+			Plugins:        pluginsToJSON(s.GetPlugins()),
 		},
 		Peers: []peerJSON{},
 	}
@@ -190,6 +213,27 @@ func statusToJSON(r *adminv1.GetStatusResponse) statusJSON {
 			Message:        p.GetMessage(),
 			Warnings:       orEmpty(p.GetWarnings()),
 			Plugins:        plugins,
+		})
+	}
+	return out
+}
+
+func pluginsToJSON(ps []*adminv1.PluginStatus) []pluginJSON {
+	out := []pluginJSON{}
+	for _, p := range ps {
+		out = append(out, pluginJSON{
+			Name:       p.GetName(),
+			Protocol:   p.GetProtocol(),
+			Origin:     p.GetOrigin(),
+			Version:    p.GetVersion(),
+			Health:     p.GetHealth(),
+			Restarts:   p.GetRestarts(),
+			LastError:  p.GetLastError(),
+			PID:        p.GetPid(),
+			APIVersion: p.GetApiVersion(),
+			Endpoints:  orEmpty(p.GetEndpoints()),
+			Path:       p.GetPath(),
+			SHA256:     p.GetSha256(),
 		})
 	}
 	return out
@@ -258,6 +302,9 @@ func (p *jsonPrinter) status(r *adminv1.GetStatusResponse) error  { return p.wri
 func (p *jsonPrinter) phones(r *adminv1.ListPhonesResponse) error { return p.write(phonesToJSON(r)) }
 func (p *jsonPrinter) check(r *adminv1.CheckResponse) error       { return p.write(checkToJSON(r)) }
 func (p *jsonPrinter) event(e *adminv1.Event) error               { return p.write(eventToJSON(e)) }
+func (p *jsonPrinter) plugins(r *adminv1.ListPluginsResponse) error {
+	return p.write(pluginsJSON{SchemaVersion: schemaVersion, Plugins: pluginsToJSON(r.GetPlugins())})
+}
 
 // ---- tables ---------------------------------------------------------------
 
@@ -300,6 +347,16 @@ func (p *tablePrinter) status(r *adminv1.GetStatusResponse) error {
 		return err
 	}
 	fmt.Fprintln(p.w)
+	if ps := s.GetPlugins(); len(ps) > 0 {
+		rows := make([][]string, 0, len(ps))
+		for _, pl := range ps {
+			rows = append(rows, []string{pl.GetName(), pl.GetHealth(), fmt.Sprint(pl.GetRestarts()), pl.GetLastError()})
+		}
+		if err := p.table("PLUGIN\tHEALTH\tRESTARTS\tLAST ERROR", rows); err != nil {
+			return err
+		}
+		fmt.Fprintln(p.w)
+	}
 	peers := r.GetPeers()
 	if len(peers) == 0 {
 		_, err := fmt.Fprintln(p.w, "no peers linked")
@@ -406,6 +463,30 @@ func (p *tablePrinter) check(r *adminv1.CheckResponse) error {
 		rows = append(rows, []string{c.GetPeer(), c.GetCheck(), result, c.GetMessage()})
 	}
 	return p.table("PEER\tCHECK\tRESULT\tMESSAGE", rows)
+}
+
+func (p *tablePrinter) plugins(r *adminv1.ListPluginsResponse) error {
+	ps := r.GetPlugins()
+	if len(ps) == 0 {
+		_, err := fmt.Fprintln(p.w, "no plugins")
+		return err
+	}
+	rows := make([][]string, 0, len(ps))
+	for _, pl := range ps {
+		pid := ""
+		if pl.GetPid() > 0 {
+			pid = fmt.Sprint(pl.GetPid())
+		}
+		sum := pl.GetSha256()
+		if len(sum) > 12 {
+			sum = sum[:12]
+		}
+		rows = append(rows, []string{
+			pl.GetName(), pl.GetOrigin(), pl.GetProtocol(), pl.GetVersion(), pl.GetHealth(),
+			fmt.Sprint(pl.GetRestarts()), pid, strings.Join(pl.GetEndpoints(), ","), sum, pl.GetLastError(),
+		})
+	}
+	return p.table("NAME\tORIGIN\tPROTOCOL\tVERSION\tHEALTH\tRESTARTS\tPID\tENDPOINTS\tSHA256\tLAST ERROR", rows)
 }
 
 // event prints one line: time, kind, peer, from -> to, message.

@@ -73,6 +73,12 @@ func TestPrinters(t *testing.T) {
 			print: func(p printer) error { return p.check(fixtureCheck(true)) }},
 		{name: "check table", golden: "check.txt",
 			print: func(p printer) error { return p.check(fixtureCheck(false)) }},
+		{name: "plugins json", golden: "plugins.json", json: true,
+			print: func(p printer) error { return p.plugins(fixturePlugins()) }},
+		{name: "plugins table", golden: "plugins.txt",
+			print: func(p printer) error { return p.plugins(fixturePlugins()) }},
+		{name: "plugins empty json", golden: "plugins_empty.json", json: true,
+			print: func(p printer) error { return p.plugins(&adminv1.ListPluginsResponse{}) }},
 		{name: "events jsonl", golden: "events.jsonl", json: true, lines: true, print: events},
 		{name: "events table", golden: "events.txt", print: events},
 	}

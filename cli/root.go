@@ -77,6 +77,7 @@ Commands that talk to a running daemon find its admin API through --admin,
 		newStatusCmd(f),
 		newPhonesCmd(f),
 		newCheckCmd(f),
+		newPluginCmd(f),
 		newDemoCmd(f),
 	)
 	return root

@@ -50,6 +50,7 @@ func (s *Site) Status() *adminv1.GetStatusResponse {
 		Started:        timestamppb.New(s.started),
 		FederationAddr: s.advertisedAddr(),
 		BackupSite:     s.cfg.BackedUpBy(),
+		Plugins:        s.plugins.Status(),
 	}}
 	trackers := s.fed.Trackers()
 	s.mu.Lock()
@@ -133,8 +134,8 @@ func (s *Site) relation(peer string, tr federation.TrackerSnapshot) string {
 }
 
 func (a *adminService) ListPhones(context.Context, *adminv1.ListPhonesRequest) (*adminv1.ListPhonesResponse, error) {
-	// Registrations are held by the protocol plugins; none are hosted yet.
-	return &adminv1.ListPhonesResponse{}, nil
+	// The protocol plugins hold the registrations and report them.
+	return &adminv1.ListPhonesResponse{Registrations: a.site().registrations()}, nil
 }
 
 func (a *adminService) Link(ctx context.Context, req *adminv1.LinkRequest) (*adminv1.LinkResponse, error) {
@@ -177,8 +178,8 @@ func (a *adminService) Unlink(_ context.Context, req *adminv1.UnlinkRequest) (*a
 	if err := s.backups.Forget(peer); err != nil {
 		s.log.Warn("forgetting unlinked peer's records", "peer", peer, "error", err)
 	}
-	s.table.RemovePeer(peer)
-	_ = s.table.ResetHome(peer, nil)
+	s.removePeer(peer)
+	_ = s.resetHomePhones(peer, nil)
 	s.metrics.ForgetPeer(peer)
 	s.bus.Publish(events.Event{Time: time.Now(), Kind: "link", Peer: peer, To: "unlinked", Message: "unlinked by operator"})
 	return &adminv1.UnlinkResponse{}, nil
@@ -237,7 +238,7 @@ func (a *adminService) PutRecord(ctx context.Context, req *adminv1.PutRecordRequ
 		return nil, mapDirErr(err)
 	}
 	if out.GetPhone() != nil {
-		_ = s.table.PutPhone(phoneEntry(out))
+		s.putPhone(phoneEntry(out))
 	}
 	return &adminv1.PutRecordResponse{Record: out}, nil
 }
@@ -249,7 +250,7 @@ func (a *adminService) DeleteRecord(ctx context.Context, req *adminv1.DeleteReco
 		return nil, mapDirErr(err)
 	}
 	if kind, id, err := directory.SplitKey(req.GetKey()); err == nil && kind == directory.KindPhone {
-		s.table.RemovePhone(id)
+		s.removePhone(id)
 	}
 	return &adminv1.DeleteRecordResponse{Revision: rev}, nil
 }

@@ -147,6 +147,7 @@ func (s *Site) tick(now time.Time) {
 		s.publish(m.Tick(now))
 		s.updatePeerView(peer)
 	}
+	s.expireRegistrations(now)
 	licensed, guests := s.table.Counts()
 	s.metrics.Registrations.WithLabelValues("licensed").Set(float64(licensed))
 	s.metrics.Registrations.WithLabelValues("guest").Set(float64(guests))
@@ -181,7 +182,7 @@ func (s *Site) updatePeerView(peer string) {
 			}
 		}
 	}
-	_ = s.table.SetPeer(view)
+	s.setPeer(view)
 }
 
 // backupChanged keeps the admission table in step with the backup store.
@@ -195,10 +196,10 @@ func (s *Site) backupChanged(c backupstore.Change) {
 		return
 	}
 	if c.Kind == backupstore.ChangeDelete {
-		s.table.RemovePhone(id)
+		s.removePhone(id)
 		return
 	}
-	_ = s.table.PutPhone(phoneEntry(c.Record))
+	s.putPhone(phoneEntry(c.Record))
 }
 
 // resetHome reloads every phone of home into the admission table.
@@ -210,6 +211,6 @@ func (s *Site) resetHome(home string) {
 		}
 		return true
 	})
-	_ = s.table.ResetHome(home, entries)
+	_ = s.resetHomePhones(home, entries)
 	s.updatePeerView(home)
 }

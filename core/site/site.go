@@ -27,6 +27,7 @@ import (
 	"github.com/rallyvoip/rally/core/federation"
 	"github.com/rallyvoip/rally/core/metrics"
 	"github.com/rallyvoip/rally/core/pki"
+	"github.com/rallyvoip/rally/core/pluginhost"
 	"github.com/rallyvoip/rally/core/resilience"
 	"github.com/rallyvoip/rally/plugins/sdk/admission"
 	federationv1 "github.com/rallyvoip/rally/proto/rally/federation/v1"
@@ -50,12 +51,20 @@ type Site struct {
 	metrics *metrics.Metrics
 	bus     *events.Bus
 	admin   *admin.Server
+	plugins *pluginhost.Manager
+	// view streams the admission table's changes to the plugins; viewMu
+	// orders each table change with its publication (plugins.go).
+	view   *pluginhost.ViewFeed
+	viewMu sync.Mutex
+	// sweptAt is when the tick loop last looked for lapsed registrations.
+	sweptAt time.Time
 
 	mu       sync.Mutex
 	machines map[string]*resilience.Machine
-	peerInfo map[string]*peerInfo // what each peer told us in its hello
-	dynamic  map[string]string    // peers learned at run time: site → addr
-	unlinked map[string]bool      // peers the operator unlinked: refused until linked again
+	peerInfo map[string]*peerInfo     // what each peer told us in its hello
+	dynamic  map[string]string        // peers learned at run time: site → addr
+	unlinked map[string]bool          // peers the operator unlinked: refused until linked again
+	regs     map[string]*registration // phones registered here, as plugins report them
 }
 
 // peerInfo is what the last hello of a peer said.
@@ -67,9 +76,13 @@ type peerInfo struct {
 
 // New opens the site's stores and checks its identity. It starts nothing:
 // Serve does.
-func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Site, error) {
+func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts ...Option) (*Site, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
+	}
+	var o options
+	for _, opt := range opts {
+		opt(&o)
 	}
 	s := &Site{
 		cfg:      cfg,
@@ -81,12 +94,18 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Site, e
 		peerInfo: make(map[string]*peerInfo),
 		dynamic:  make(map[string]string),
 		unlinked: make(map[string]bool),
+		regs:     make(map[string]*registration),
+		view:     pluginhost.NewViewFeed(1024),
 	}
 	s.bus.OnDrop = s.metrics.DroppedEvents.Inc
 	if err := s.loadIdentity(); err != nil {
 		return nil, err
 	}
 	if err := s.openStores(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.newPluginHost(o); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -227,7 +246,7 @@ func (s *Site) openStores(ctx context.Context) error {
 		return err
 	}
 	for _, r := range phones {
-		_ = s.table.PutPhone(phoneEntry(r))
+		s.putPhone(phoneEntry(r))
 	}
 	for _, home := range s.backups.Homes() {
 		s.resetHome(home)
@@ -261,7 +280,7 @@ func (s *Site) Serve(ctx context.Context) error {
 	}
 
 	var wg sync.WaitGroup
-	errc := make(chan error, 4)
+	errc := make(chan error, 8)
 	run := func(f func() error) {
 		wg.Add(1)
 		go func() {
@@ -278,6 +297,9 @@ func (s *Site) Serve(ctx context.Context) error {
 		run(func() error { return s.metrics.Serve(ctx, metricsLis) })
 	}
 	run(func() error { s.tickLoop(ctx); return nil })
+	evs, unsubscribe := s.bus.Subscribe()
+	run(func() error { s.forwardEvents(evs); return nil })
+	run(func() error { defer unsubscribe(); return s.plugins.Serve(ctx) })
 	s.log.Info("site serving", "federation", fedLis.Addr().String(), "admin", s.cfg.Admin,
 		"metrics", s.cfg.Metrics, "backups", s.backups.Mode(), "revision", s.dir.Revision())
 	wg.Wait()
@@ -344,10 +366,10 @@ func (s *Site) protocols() []string {
 	return out
 }
 
-// pluginHealth is reported in heartbeats. Protocol plugins are hosted by a
-// later component; until then a configured protocol reports unspecified.
+// pluginHealth is reported in heartbeats: the health of each protocol
+// plugin (DESIGN §1.2).
 func (s *Site) pluginHealth() map[string]federationv1.PluginHealth {
-	return nil
+	return s.plugins.ProtocolHealth()
 }
 
 // peersFile is what store.path/peers.json keeps: peers learned at run time
