@@ -79,6 +79,7 @@ Commands that talk to a running daemon find its admin API through --admin,
 		newCheckCmd(f),
 		newPluginCmd(f),
 		newDemoCmd(f),
+		newPluginServeCmd(),
 	)
 	return root
 }

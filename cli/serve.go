@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -31,7 +32,11 @@ func newServeCmd(f *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			s, err := site.New(cmd.Context(), cfg, logger)
+			exe, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			s, err := site.New(cmd.Context(), cfg, logger, site.WithBuiltinPlugins(exe, builtinPlugins()))
 			if err != nil {
 				return err
 			}

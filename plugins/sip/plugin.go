@@ -1,0 +1,259 @@
+package sipplugin
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo"
+
+	"github.com/rallyvoip/rally/plugins/sdk"
+	"github.com/rallyvoip/rally/plugins/sip/digest"
+	"github.com/rallyvoip/rally/plugins/sip/registrar"
+)
+
+// Name is the plugin's name, its key under plugins: in the site config.
+const Name = "sip"
+
+// udpReadBuffer is the receive buffer asked for on UDP sockets: the
+// default drops datagrams at registration-storm rates.
+const udpReadBuffer = 4 << 20
+
+// Plugin is the SIP plugin. New returns one; the host configures it.
+type Plugin struct {
+	log *slog.Logger
+
+	mu      sync.Mutex
+	running *instance // the configured instance, replaced on Configure
+}
+
+var _ sdk.Plugin = (*Plugin)(nil)
+
+// New returns an unconfigured SIP plugin.
+func New(logger *slog.Logger) *Plugin {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Plugin{log: logger}
+}
+
+// Info names the plugin.
+func (p *Plugin) Info(context.Context) (sdk.Info, error) {
+	return sdk.Info{Name: Name, Protocol: "sip", Version: "0.1.0", APIVersions: []uint32{sdk.APIVersion}}, nil
+}
+
+// Configure (re)starts the registrar with cfg.
+func (p *Plugin) Configure(ctx context.Context, cfg sdk.Config, host sdk.Host) ([]string, error) {
+	conf, eps, err := parseConfig(cfg.ConfigJSON)
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.running != nil {
+		p.running.stop()
+		p.running = nil
+	}
+	in, err := start(p.log, cfg, conf, eps, host)
+	if err != nil {
+		return nil, err
+	}
+	p.running = in
+	out := make([]string, len(in.endpoints))
+	for i, e := range in.endpoints {
+		out[i] = e.String()
+	}
+	return out, nil
+}
+
+// HandleEvent reacts to site events. Admission already follows the view;
+// nothing else is needed yet.
+func (p *Plugin) HandleEvent(context.Context, sdk.Event) error { return nil }
+
+// Health is serving once configured with its listeners up.
+func (p *Plugin) Health(context.Context) (sdk.Health, error) {
+	p.mu.Lock()
+	in := p.running
+	p.mu.Unlock()
+	if in == nil {
+		return sdk.Health{Serving: false, Message: "not configured"}, nil
+	}
+	if err := in.failed.Load(); err != nil {
+		return sdk.Health{Serving: false, Message: (*err).Error()}, nil
+	}
+	return sdk.Health{Serving: true}, nil
+}
+
+// Close stops the running instance.
+func (p *Plugin) Close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.running != nil {
+		p.running.stop()
+		p.running = nil
+	}
+}
+
+// instance is one configured registrar with its listeners.
+type instance struct {
+	log       *slog.Logger
+	site      string
+	domain    string
+	conf      Config
+	endpoints []Endpoint
+	host      sdk.Host
+	view      *sdk.View
+	verifier  *digest.Verifier
+	reg       *registrar.Registrar
+	creds     *credentials
+	reports   *reporter
+	counters  counters
+	ua        *sipgo.UserAgent
+	srv       *sipgo.Server
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	failed    atomic.Pointer[error]
+}
+
+func start(log *slog.Logger, cfg sdk.Config, conf Config, eps []Endpoint, host sdk.Host) (*instance, error) {
+	secret, err := nonceSecret(cfg)
+	if err != nil {
+		return nil, err
+	}
+	reg := registrar.New(registrar.Config{
+		MinExpires: time.Duration(conf.MinExpires), MaxExpires: time.Duration(conf.MaxExpires),
+		DefaultExpires: time.Duration(conf.DefaultExpires), GuestExpires: time.Duration(conf.GuestExpires),
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	in := &instance{
+		log: log, site: cfg.Site, domain: cfg.SIPDomain, conf: conf, host: host,
+		view:     sdk.NewView(cfg.Site),
+		verifier: digest.NewVerifier(cfg.SIPDomain, secret, time.Duration(conf.NonceLifetime),
+			digest.WithAlgorithms(conf.Algorithms...)),
+		reg:      reg,
+		creds:    newCredentials(host),
+		reports:  newReporter(host, log),
+		cancel:   cancel,
+	}
+	in.view.SetLogger(log)
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent("rally"), sipgo.WithUserAgentHostname(cfg.SIPDomain))
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("sip: %w", err)
+	}
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(log))
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("sip: %w", err)
+	}
+	in.ua, in.srv = ua, srv
+	srv.OnRegister(in.onRegister)
+	srv.OnOptions(in.onOptions)
+
+	// Listen first, so that a port in use fails Configure, not later.
+	var serve []func() error
+	for _, ep := range eps {
+		switch ep.Transport {
+		case "udp":
+			pc, err := net.ListenPacket("udp", ep.Addr)
+			if err != nil {
+				in.stop()
+				return nil, fmt.Errorf("%w: plugins.sip.listen: %s: %w", sdk.ErrInvalidConfig, ep, err)
+			}
+			if uc, ok := pc.(*net.UDPConn); ok {
+				_ = uc.SetReadBuffer(udpReadBuffer)
+			}
+			in.endpoints = append(in.endpoints, Endpoint{Transport: "udp", Addr: pc.LocalAddr().String()})
+			serve = append(serve, func() error { return srv.ServeUDP(pc) })
+		case "tcp":
+			l, err := net.Listen("tcp", ep.Addr)
+			if err != nil {
+				in.stop()
+				return nil, fmt.Errorf("%w: plugins.sip.listen: %s: %w", sdk.ErrInvalidConfig, ep, err)
+			}
+			in.endpoints = append(in.endpoints, Endpoint{Transport: "tcp", Addr: l.Addr().String()})
+			serve = append(serve, func() error { return srv.ServeTCP(l) })
+		}
+	}
+	for _, f := range serve {
+		in.wg.Add(1)
+		go func() {
+			defer in.wg.Done()
+			if err := f(); err != nil && ctx.Err() == nil {
+				err = fmt.Errorf("sip: listener: %w", err)
+				in.failed.Store(&err)
+				log.Error("listener failed", "error", err)
+			}
+		}()
+	}
+	in.wg.Add(3)
+	go func() {
+		defer in.wg.Done()
+		if err := in.view.Run(ctx, host); err != nil && !errors.Is(err, context.Canceled) {
+			log.Error("admission view ended", "error", err)
+		}
+	}()
+	go func() { defer in.wg.Done(); in.reports.run(ctx) }()
+	go func() { defer in.wg.Done(); in.expireLoop(ctx) }()
+	log.Info("sip registrar serving", "endpoints", fmt.Sprint(in.endpoints), "realm", cfg.SIPDomain)
+	return in, nil
+}
+
+// nonceSecret derives the nonce key from the site's private key, so that
+// nonces stay valid across a restart of the plugin (a phone mid-refresh is
+// not bounced), and is random when the site gave no key.
+func nonceSecret(cfg sdk.Config) ([]byte, error) {
+	if len(cfg.TLSKeyPEM) == 0 {
+		secret := make([]byte, 32)
+		_, err := rand.Read(secret)
+		return secret, err
+	}
+	m := hmac.New(sha256.New, cfg.TLSKeyPEM)
+	m.Write([]byte("rally sip digest nonces v1"))
+	return m.Sum(nil), nil
+}
+
+func (in *instance) stop() {
+	in.cancel()
+	if in.srv != nil {
+		_ = in.srv.Close()
+	}
+	if in.ua != nil {
+		_ = in.ua.Close()
+	}
+	in.wg.Wait()
+}
+
+// expireLoop removes lapsed bindings every second and reports phones that
+// have none left.
+func (in *instance) expireLoop(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			for _, b := range in.reg.Expire(now) {
+				in.gone(b.PhoneID)
+			}
+		}
+	}
+}
+
+// gone reports a phone that has no binding left.
+func (in *instance) gone(phoneID string) {
+	if phoneID == "" || in.reg.PhoneCount(phoneID) > 0 {
+		return
+	}
+	in.view.Table().Unregistered(phoneID)
+	in.reports.send(sdk.Registration{PhoneID: phoneID, Outcome: sdk.RegGone})
+}
