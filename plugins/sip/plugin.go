@@ -135,13 +135,13 @@ func start(log *slog.Logger, cfg sdk.Config, conf Config, eps []Endpoint, host s
 	ctx, cancel := context.WithCancel(context.Background())
 	in := &instance{
 		log: log, site: cfg.Site, domain: cfg.SIPDomain, conf: conf, host: host,
-		view:     sdk.NewView(cfg.Site),
+		view: sdk.NewView(cfg.Site),
 		verifier: digest.NewVerifier(cfg.SIPDomain, secret, time.Duration(conf.NonceLifetime),
 			digest.WithAlgorithms(conf.Algorithms...)),
-		reg:      reg,
-		creds:    newCredentials(host),
-		reports:  newReporter(host, log),
-		cancel:   cancel,
+		reg:     reg,
+		creds:   newCredentials(host),
+		reports: newReporter(host, log),
+		cancel:  cancel,
 	}
 	in.view.SetLogger(log)
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent("rally"), sipgo.WithUserAgentHostname(cfg.SIPDomain))
