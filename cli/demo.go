@@ -103,7 +103,7 @@ func (d *demo) run(ctx context.Context) error {
 		d.detail("%s: %s (URI SAN rally://site/%s)", s, cert, s)
 	}
 
-	d.say("Two sites: london (home of phones 201 Alice desk, 202 Bob softphone, 203 Carol H.323 desk), backed up by paris")
+	d.say("Two sites: london (home of 201 Alice's desk phone and 202 Bob's softphone, both SIP, and 203 Carol's H.323 desk phone), backed up by paris")
 	londonAddr, err := freeLoopback("127.0.0.1")
 	if err != nil {
 		return err
@@ -112,15 +112,24 @@ func (d *demo) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	london, err := d.writeConfig("london", londonAddr, parisAddr, true)
+	londonSIP, err := freeUDP("127.0.0.1")
 	if err != nil {
 		return err
 	}
-	paris, err := d.writeConfig("paris", parisAddr, "", false)
+	parisSIP, err := freeUDP("127.0.0.2")
+	if err != nil {
+		return err
+	}
+	london, err := d.writeConfig("london", londonAddr, parisAddr, londonSIP, true)
+	if err != nil {
+		return err
+	}
+	paris, err := d.writeConfig("paris", parisAddr, "", parisSIP, false)
 	if err != nil {
 		return err
 	}
 	d.detail("heartbeat %v, failover_after %v, failback automatic after %v", demoHeartbeat, demoFailoverAfter, demoFailbackDelay)
+	d.detail("SIP registrars (the built-in sip plugin, its own process): london udp %s, paris udp %s", londonSIP, parisSIP)
 	for _, s := range []struct{ name, cfg string }{{"paris", paris}, {"london", london}} {
 		if err := d.startSite(s.name, s.cfg); err != nil {
 			return err
@@ -134,6 +143,16 @@ func (d *demo) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	alice, err := newDemoPhone("201", "201", "alice-secret", "voip.example", "127.0.0.1")
+	if err != nil {
+		return err
+	}
+	defer alice.close()
+	bob, err := newDemoPhone("202", "202", "bob-secret", "voip.example", "127.0.0.1")
+	if err != nil {
+		return err
+	}
+	defer bob.close()
 
 	d.say("Linking over mutual TLS; london replicates its backup records to paris")
 	if err := d.waitState(ctx, pc, "london", "normal", 15*time.Second); err != nil {
@@ -142,8 +161,20 @@ func (d *demo) run(ctx context.Context) error {
 	if err := d.waitReplicated(ctx, lc, pc); err != nil {
 		return err
 	}
+	if err := d.waitPlugin(ctx, lc, "sip"); err != nil {
+		return err
+	}
+	if err := d.waitPlugin(ctx, pc, "sip"); err != nil {
+		return err
+	}
 
-	d.say("Normal operation: paris refuses london's phones (they belong at home)")
+	d.say("Normal operation: the phones register at home; paris refuses them with a short Retry-After")
+	if err := d.registerUntil(ctx, alice, "Alice's desk phone", "london", londonSIP, 200); err != nil {
+		return err
+	}
+	if err := d.registerUntil(ctx, alice, "Alice's desk phone", "paris", parisSIP, 503); err != nil {
+		return err
+	}
 	if err := d.explainAll(ctx, "paris", pc); err != nil {
 		return err
 	}
@@ -158,7 +189,20 @@ func (d *demo) run(ctx context.Context) error {
 	}
 	d.detail("paris declared london down %.2fs after the kill (failover_after %v of silence since london's last frame)",
 		time.Since(killedAt).Seconds(), demoFailoverAfter)
-	d.say("Failover: paris admits london's phones as guests, authenticated with the replicated HA1")
+
+	d.say("Failover: london's phones register at paris as guests, authenticated with the replicated HA1")
+	if err := d.registerUntil(ctx, bob, "Bob's softphone", "paris", parisSIP, 200); err != nil {
+		return err
+	}
+	if err := d.showResilience(ctx, pc, "a softphone alone does not start user, hunt group and voicemail resilience"); err != nil {
+		return err
+	}
+	if err := d.registerUntil(ctx, alice, "Alice's desk phone", "paris", parisSIP, 200); err != nil {
+		return err
+	}
+	if err := d.showResilience(ctx, pc, "a physical phone as guest starts it"); err != nil {
+		return err
+	}
 	if err := d.explainAll(ctx, "paris", pc); err != nil {
 		return err
 	}
@@ -174,18 +218,115 @@ func (d *demo) run(ctx context.Context) error {
 	if err := d.waitState(ctx, pc, "london", "normal", demoFailbackDelay+10*time.Second); err != nil {
 		return err
 	}
-	d.say("Failback done: paris refuses london's phones again, so they register at home")
-	if err := d.explainAll(ctx, "paris", pc); err != nil {
+	if err := d.waitPlugin(ctx, lc, "sip"); err != nil {
 		return err
 	}
-	if err := d.explainAll(ctx, "london", lc); err != nil {
+	d.say("Failback: the guests' next refresh at paris is refused, which sends them home")
+	for _, ph := range []struct {
+		p    *demoPhone
+		what string
+	}{{alice, "Alice's desk phone"}, {bob, "Bob's softphone"}} {
+		if err := d.registerUntil(ctx, ph.p, ph.what, "paris", parisSIP, 503); err != nil {
+			return err
+		}
+		if err := d.registerUntil(ctx, ph.p, ph.what, "london", londonSIP, 200); err != nil {
+			return err
+		}
+	}
+	if err := d.showPhones(ctx, lc, "london"); err != nil {
 		return err
 	}
 	d.say("Done. Every step above is also an event on the admin API: rally status --watch --config %s", paris)
 	return nil
 }
 
-func (d *demo) writeConfig(site, listen, peer string, home bool) (string, error) {
+// registerUntil registers p at server until the answer is want (a site
+// that just started may still be loading its view), and prints it.
+func (d *demo) registerUntil(ctx context.Context, p *demoPhone, what, site, server string, want int) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		code, detail, err := p.register(ctx, server)
+		if err == nil && code == want {
+			d.detail("%s -> %s: %s", what, site, detail)
+			return nil
+		}
+		if time.Now().After(deadline) {
+			if err != nil {
+				return fmt.Errorf("demo: %s at %s: %w", what, site, err)
+			}
+			return fmt.Errorf("demo: %s at %s answered %s, want %d", what, site, detail, want)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// waitPlugin waits until site's plugin name serves.
+func (d *demo) waitPlugin(ctx context.Context, c adminv1.AdminServiceClient, name string) error {
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		st, err := c.GetStatus(ctx, &adminv1.GetStatusRequest{})
+		if err == nil {
+			for _, p := range st.GetSite().GetPlugins() {
+				if p.GetName() == name && p.GetHealth() == "serving" {
+					return nil
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("demo: plugin %s is not serving (logs in %s)", name, d.dir)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// showResilience prints paris's guest count and london's resilience.
+func (d *demo) showResilience(ctx context.Context, pc adminv1.AdminServiceClient, why string) error {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		st, err := pc.GetStatus(ctx, &adminv1.GetStatusRequest{})
+		if err != nil {
+			return err
+		}
+		for _, p := range st.GetPeers() {
+			if p.GetSite() != "london" {
+				continue
+			}
+			if p.GetGuests() > 0 && (p.GetResilience() == "active" || strings.Contains(why, "alone") || time.Now().After(deadline)) {
+				d.detail("paris: %d guest(s) of london, licences used %d/%d, resilience %s: %s",
+					p.GetGuests(), st.GetSite().GetLicensed(), st.GetSite().GetLicenses(), p.GetResilience(), why)
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return errors.New("demo: paris reports no guest")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// showPhones prints the registrations at a site.
+func (d *demo) showPhones(ctx context.Context, c adminv1.AdminServiceClient, site string) error {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r, err := c.ListPhones(ctx, &adminv1.ListPhonesRequest{})
+		if err != nil {
+			return err
+		}
+		if len(r.GetRegistrations()) >= 2 || time.Now().After(deadline) {
+			for _, reg := range r.GetRegistrations() {
+				d.detail("%s: phone %s (user %s, %s) registered here as %s", site, reg.GetPhone(), reg.GetUser(), reg.GetKind(), reg.GetHereAs())
+			}
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (d *demo) writeConfig(site, listen, peer, sipAddr string, home bool) (string, error) {
 	sd := filepath.Join(d.dir, site)
 	if err := os.MkdirAll(sd, 0o755); err != nil {
 		return "", err
@@ -210,6 +351,7 @@ func (d *demo) writeConfig(site, listen, peer string, home bool) (string, error)
 		b.WriteString("backs_up: [london]\n")
 	}
 	fmt.Fprintf(&b, "store: {path: %s}\nlicenses: 10\n", filepath.Join(sd, "data"))
+	fmt.Fprintf(&b, "plugins:\n  sip: {listen: [udp://%s], refuse: \"503\", guest_expires: 60s, retry_after: 2s}\n", sipAddr)
 	path := filepath.Join(sd, site+".yaml")
 	return path, os.WriteFile(path, []byte(b.String()), 0o644)
 }
@@ -261,6 +403,16 @@ func (d *demo) stopAll() {
 		}
 		delete(d.procs, site)
 	}
+}
+
+// freeUDP returns a free UDP address on host.
+func freeUDP(host string) (string, error) {
+	c, err := net.ListenPacket("udp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return "", fmt.Errorf("demo: %s: %w", host, err)
+	}
+	defer c.Close()
+	return c.LocalAddr().String(), nil
 }
 
 // freeLoopback returns a free TCP address on host.
