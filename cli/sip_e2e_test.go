@@ -1,0 +1,131 @@
+package cli
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	adminv1 "github.com/rallyvoip/rally/proto/rally/admin/v1"
+)
+
+// withSIP adds the built-in SIP plugin to a site config and returns its
+// UDP address.
+func withSIP(t *testing.T, s e2eSite, host string) string {
+	t.Helper()
+	addr := freePort(t, host) // a free TCP port is very likely a free UDP port too
+	f, err := os.OpenFile(s.cfg, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString("plugins:\n  sip: {listen: [udp://" + addr + "], refuse: \"503\", guest_expires: 60s, retry_after: 2s}\n"); err != nil {
+		t.Fatal(err)
+	}
+	return addr
+}
+
+func sipServing(c adminv1.AdminServiceClient) bool {
+	st, err := c.GetStatus(context.Background(), &adminv1.GetStatusRequest{})
+	if err != nil {
+		return false
+	}
+	for _, p := range st.GetSite().GetPlugins() {
+		if p.GetName() == "sip" && p.GetHealth() == "serving" {
+			return true
+		}
+	}
+	return false
+}
+
+// registerAt registers phone at addr until it answers want.
+func registerAt(t *testing.T, p *demoPhone, addr string, want int) string {
+	t.Helper()
+	var last string
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		code, detail, err := p.register(context.Background(), addr)
+		if err == nil && code == want {
+			return detail
+		}
+		last = detail
+		if err != nil {
+			last = err.Error()
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("REGISTER %s at %s: got %q, want %d", p.id, addr, last, want)
+	return ""
+}
+
+// TestSIPFailoverAndFailback drives the built-in SIP plugin of two real
+// sites with a SIP client (sipgo's, with digest): registered home, refused
+// at the backup with 503 + Retry-After, a wrong password refused, kill -9
+// the home → registered at the backup as a guest with a short expiry, the
+// home returns → the guest's next refresh is refused and it registers home.
+func TestSIPFailoverAndFailback(t *testing.T) {
+	if testing.Short() {
+		t.Skip("processes")
+	}
+	london, paris := writeSites(t, "automatic", false)
+	londonSIP := withSIP(t, london, "127.0.0.1")
+	parisSIP := withSIP(t, paris, "127.0.0.2")
+	serveSite(t, paris.cfg)
+	lp := serveSite(t, london.cfg)
+	lc, pc := adminOf(t, london), adminOf(t, paris)
+	waitFor(t, 15*time.Second, "linked, replicated, SIP serving", func() bool {
+		p := peerOf(pc, "london")
+		return p.GetState() == "normal" && p.GetHeldRecords() > 0 && sipServing(lc) && sipServing(pc)
+	})
+	alice, err := newDemoPhone("201", "201", "alice-secret", "voip.example", "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer alice.close()
+	mallory, err := newDemoPhone("201", "201", "not-alices", "voip.example", "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mallory.close()
+	stranger, err := newDemoPhone("999", "999", "x", "voip.example", "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stranger.close()
+
+	if got := registerAt(t, alice, londonSIP, 200); !strings.Contains(got, "expires 300s") {
+		t.Errorf("home registration: %s", got)
+	}
+	registerAt(t, mallory, londonSIP, 403)
+	registerAt(t, stranger, londonSIP, 403)
+	if got := registerAt(t, alice, parisSIP, 503); !strings.Contains(got, "Retry-After: 2") {
+		t.Errorf("refusal at the backup: %s", got)
+	}
+	waitFor(t, 5*time.Second, "london counts a licensed registration", func() bool {
+		st, err := lc.GetStatus(context.Background(), &adminv1.GetStatusRequest{})
+		return err == nil && st.GetSite().GetLicensed() == 1
+	})
+
+	lp.kill()
+	waitFor(t, 5*time.Second, "failover", func() bool { return peerOf(pc, "london").GetState() == "failover" })
+	if got := registerAt(t, alice, parisSIP, 200); !strings.Contains(got, "expires 60s") {
+		t.Errorf("guest registration: %s (want the short guest expiry)", got)
+	}
+	registerAt(t, mallory, parisSIP, 403) // replicated HA1, checked at the backup too
+	waitFor(t, 5*time.Second, "paris lists the guest, resilience active", func() bool {
+		p := peerOf(pc, "london")
+		ph, err := pc.ListPhones(context.Background(), &adminv1.ListPhonesRequest{})
+		return err == nil && p.GetGuests() == 1 && p.GetResilience() == "active" &&
+			len(ph.GetRegistrations()) == 1 && ph.GetRegistrations()[0].GetHereAs() == "guest"
+	})
+
+	serveSite(t, london.cfg)
+	waitFor(t, 15*time.Second, "failback", func() bool { return peerOf(pc, "london").GetState() == "normal" && sipServing(lc) })
+	registerAt(t, alice, parisSIP, 503)
+	registerAt(t, alice, londonSIP, 200)
+	waitFor(t, 5*time.Second, "paris dropped the guest", func() bool {
+		ph, err := pc.ListPhones(context.Background(), &adminv1.ListPhonesRequest{})
+		return err == nil && len(ph.GetRegistrations()) == 0
+	})
+}
