@@ -28,6 +28,9 @@ type Backend interface {
 	ReportRegistration(r sdk.Registration) (accepted bool, reason string)
 	// ReportCallState records whether a phone is in a call.
 	ReportCallState(phoneID string, busy bool)
+	// Registrations lists the registrations held for protocol, for a
+	// restarted plugin to restore.
+	Registrations(protocol string) []sdk.Registration
 }
 
 // hostAdapter serves a Backend to one plugin instance as sdk.Host. Its
@@ -93,6 +96,10 @@ func (h *hostAdapter) GetRecord(_ context.Context, home, key string) (*federatio
 func (h *hostAdapter) ReportRegistration(_ context.Context, r sdk.Registration) (bool, string, error) {
 	ok, reason := h.b.ReportRegistration(r)
 	return ok, reason, nil
+}
+
+func (h *hostAdapter) ListRegistrations(_ context.Context, protocol string) ([]sdk.Registration, error) {
+	return h.b.Registrations(protocol), nil
 }
 
 func (h *hostAdapter) ReportCallState(_ context.Context, phoneID string, busy bool) error {

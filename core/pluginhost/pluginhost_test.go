@@ -123,6 +123,12 @@ func (b *backend) ReportRegistration(r sdk.Registration) (bool, string) {
 	return true, ""
 }
 
+func (b *backend) Registrations(string) []sdk.Registration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]sdk.Registration(nil), b.regs...)
+}
+
 func (b *backend) ReportCallState(id string, busy bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()

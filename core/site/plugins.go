@@ -339,6 +339,23 @@ func (s *Site) expireRegistrations(now time.Time) {
 	}
 }
 
+// Registrations lists the live registrations of protocol's phones, so that
+// a restarted plugin restores its bindings.
+func (h *hostBackend) Registrations(protocol string) []sdk.Registration {
+	s := h.site()
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []sdk.Registration
+	for _, r := range s.regs {
+		if enumName(r.phone.Protocol.String(), "PROTOCOL_") != protocol || (!r.reg.Expires.IsZero() && r.reg.Expires.Before(now)) {
+			continue
+		}
+		out = append(out, r.reg)
+	}
+	return out
+}
+
 // ReportCallState records whether a phone is in a call.
 func (h *hostBackend) ReportCallState(phoneID string, busy bool) {
 	s := h.site()

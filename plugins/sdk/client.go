@@ -183,6 +183,18 @@ func (s *hostServer) ReportRegistration(ctx context.Context, req *pluginv1.Repor
 	return &pluginv1.ReportRegistrationResponse{Accepted: accepted, Reason: reason}, nil
 }
 
+func (s *hostServer) ListRegistrations(ctx context.Context, req *pluginv1.ListRegistrationsRequest) (*pluginv1.ListRegistrationsResponse, error) {
+	regs, err := s.get().ListRegistrations(ctx, req.GetProtocol())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	resp := &pluginv1.ListRegistrationsResponse{Registrations: make([]*pluginv1.ReportRegistrationRequest, 0, len(regs))}
+	for _, r := range regs {
+		resp.Registrations = append(resp.Registrations, registrationToProto(r))
+	}
+	return resp, nil
+}
+
 func (s *hostServer) ReportCallState(ctx context.Context, req *pluginv1.ReportCallStateRequest) (*pluginv1.ReportCallStateResponse, error) {
 	if req.GetPhoneId() == "" {
 		return nil, status.Error(codes.InvalidArgument, "sdk: call state without a phone id")

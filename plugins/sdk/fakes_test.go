@@ -200,6 +200,15 @@ func (h *fakeHost) ReportRegistration(ctx context.Context, r sdk.Registration) (
 	return h.accepted, h.reason, nil
 }
 
+func (h *fakeHost) ListRegistrations(ctx context.Context, protocol string) ([]sdk.Registration, error) {
+	if err := h.failure(); err != nil {
+		return nil, err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]sdk.Registration(nil), h.regs...), nil
+}
+
 func (h *fakeHost) ReportCallState(ctx context.Context, phoneID string, busy bool) error {
 	if err := h.failure(); err != nil {
 		return err

@@ -163,6 +163,18 @@ func (h *hostClient) ReportRegistration(ctx context.Context, r Registration) (bo
 	return resp.GetAccepted(), resp.GetReason(), nil
 }
 
+func (h *hostClient) ListRegistrations(ctx context.Context, protocol string) ([]Registration, error) {
+	resp, err := h.client.ListRegistrations(ctx, &pluginv1.ListRegistrationsRequest{Protocol: protocol})
+	if err != nil {
+		return nil, fromStatus(ctx, err)
+	}
+	out := make([]Registration, 0, len(resp.GetRegistrations()))
+	for _, r := range resp.GetRegistrations() {
+		out = append(out, registrationFromProto(r))
+	}
+	return out, nil
+}
+
 func (h *hostClient) ReportCallState(ctx context.Context, phoneID string, busy bool) error {
 	_, err := h.client.ReportCallState(ctx, &pluginv1.ReportCallStateRequest{PhoneId: phoneID, Busy: busy})
 	return fromStatus(ctx, err)

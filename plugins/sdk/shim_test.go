@@ -316,6 +316,16 @@ func TestHostCalls(t *testing.T) {
 						t.Errorf("registration %d: %+v, want %+v", i, got, want)
 					}
 				}
+				// A restarted plugin gets them back.
+				back, err := host.ListRegistrations(ctx, "sip")
+				if err != nil || len(back) != len(sent) {
+					t.Fatalf("ListRegistrations = %d, %v; want %d", len(back), err, len(sent))
+				}
+				for i := range back {
+					if back[i].PhoneID != sent[i].PhoneID || back[i].Contact != sent[i].Contact || !back[i].Expires.Equal(sent[i].Expires) {
+						t.Errorf("listed registration %d: %+v, want %+v", i, back[i], sent[i])
+					}
+				}
 			},
 		},
 		{

@@ -195,4 +195,7 @@ type Host interface {
 	ReportRegistration(ctx context.Context, r Registration) (accepted bool, reason string, err error)
 	// ReportCallState tells the host whether a phone is in a call.
 	ReportCallState(ctx context.Context, phoneID string, busy bool) error
+	// ListRegistrations returns the registrations the host holds for
+	// protocol ("sip", "h323"): a restarted plugin restores them.
+	ListRegistrations(ctx context.Context, protocol string) ([]Registration, error)
 }

@@ -1518,6 +1518,95 @@ func (*ReportCallStateResponse) Descriptor() ([]byte, []int) {
 	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{20}
 }
 
+type ListRegistrationsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// protocol is "sip" or "h323".
+	Protocol      string `protobuf:"bytes,1,opt,name=protocol,proto3" json:"protocol,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRegistrationsRequest) Reset() {
+	*x = ListRegistrationsRequest{}
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRegistrationsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRegistrationsRequest) ProtoMessage() {}
+
+func (x *ListRegistrationsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRegistrationsRequest.ProtoReflect.Descriptor instead.
+func (*ListRegistrationsRequest) Descriptor() ([]byte, []int) {
+	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ListRegistrationsRequest) GetProtocol() string {
+	if x != nil {
+		return x.Protocol
+	}
+	return ""
+}
+
+type ListRegistrationsResponse struct {
+	state         protoimpl.MessageState       `protogen:"open.v1"`
+	Registrations []*ReportRegistrationRequest `protobuf:"bytes,1,rep,name=registrations,proto3" json:"registrations,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRegistrationsResponse) Reset() {
+	*x = ListRegistrationsResponse{}
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRegistrationsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRegistrationsResponse) ProtoMessage() {}
+
+func (x *ListRegistrationsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRegistrationsResponse.ProtoReflect.Descriptor instead.
+func (*ListRegistrationsResponse) Descriptor() ([]byte, []int) {
+	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *ListRegistrationsResponse) GetRegistrations() []*ReportRegistrationRequest {
+	if x != nil {
+		return x.Registrations
+	}
+	return nil
+}
+
 var File_rally_plugin_v1_plugin_proto protoreflect.FileDescriptor
 
 const file_rally_plugin_v1_plugin_proto_rawDesc = "" +
@@ -1612,7 +1701,11 @@ const file_rally_plugin_v1_plugin_proto_rawDesc = "" +
 	"\x16ReportCallStateRequest\x12\x19\n" +
 	"\bphone_id\x18\x01 \x01(\tR\aphoneId\x12\x12\n" +
 	"\x04busy\x18\x02 \x01(\bR\x04busy\"\x19\n" +
-	"\x17ReportCallStateResponse*\xa8\x01\n" +
+	"\x17ReportCallStateResponse\"6\n" +
+	"\x18ListRegistrationsRequest\x12\x1a\n" +
+	"\bprotocol\x18\x01 \x01(\tR\bprotocol\"m\n" +
+	"\x19ListRegistrationsResponse\x12P\n" +
+	"\rregistrations\x18\x01 \x03(\v2*.rally.plugin.v1.ReportRegistrationRequestR\rregistrations*\xa8\x01\n" +
 	"\tEventKind\x12\x1a\n" +
 	"\x16EVENT_KIND_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15EVENT_KIND_PEER_STATE\x10\x01\x12\x19\n" +
@@ -1633,12 +1726,13 @@ const file_rally_plugin_v1_plugin_proto_rawDesc = "" +
 	"\aGetInfo\x12\x1f.rally.plugin.v1.GetInfoRequest\x1a .rally.plugin.v1.GetInfoResponse\x12R\n" +
 	"\tConfigure\x12!.rally.plugin.v1.ConfigureRequest\x1a\".rally.plugin.v1.ConfigureResponse\x12X\n" +
 	"\vHandleEvent\x12#.rally.plugin.v1.HandleEventRequest\x1a$.rally.plugin.v1.HandleEventResponse\x12R\n" +
-	"\tGetHealth\x12!.rally.plugin.v1.GetHealthRequest\x1a\".rally.plugin.v1.GetHealthResponse2\x8c\x03\n" +
+	"\tGetHealth\x12!.rally.plugin.v1.GetHealthRequest\x1a\".rally.plugin.v1.GetHealthResponse2\xf8\x03\n" +
 	"\vHostService\x12T\n" +
 	"\tWatchView\x12!.rally.plugin.v1.WatchViewRequest\x1a\".rally.plugin.v1.WatchViewResponse0\x01\x12R\n" +
 	"\tGetRecord\x12!.rally.plugin.v1.GetRecordRequest\x1a\".rally.plugin.v1.GetRecordResponse\x12m\n" +
 	"\x12ReportRegistration\x12*.rally.plugin.v1.ReportRegistrationRequest\x1a+.rally.plugin.v1.ReportRegistrationResponse\x12d\n" +
-	"\x0fReportCallState\x12'.rally.plugin.v1.ReportCallStateRequest\x1a(.rally.plugin.v1.ReportCallStateResponseB;Z9github.com/rallyvoip/rally/proto/rally/plugin/v1;pluginv1b\x06proto3"
+	"\x0fReportCallState\x12'.rally.plugin.v1.ReportCallStateRequest\x1a(.rally.plugin.v1.ReportCallStateResponse\x12j\n" +
+	"\x11ListRegistrations\x12).rally.plugin.v1.ListRegistrationsRequest\x1a*.rally.plugin.v1.ListRegistrationsResponseB;Z9github.com/rallyvoip/rally/proto/rally/plugin/v1;pluginv1b\x06proto3"
 
 var (
 	file_rally_plugin_v1_plugin_proto_rawDescOnce sync.Once
@@ -1653,7 +1747,7 @@ func file_rally_plugin_v1_plugin_proto_rawDescGZIP() []byte {
 }
 
 var file_rally_plugin_v1_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_rally_plugin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_rally_plugin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_rally_plugin_v1_plugin_proto_goTypes = []any{
 	(EventKind)(0),                     // 0: rally.plugin.v1.EventKind
 	(Health)(0),                        // 1: rally.plugin.v1.Health
@@ -1679,49 +1773,54 @@ var file_rally_plugin_v1_plugin_proto_goTypes = []any{
 	(*ReportRegistrationResponse)(nil), // 21: rally.plugin.v1.ReportRegistrationResponse
 	(*ReportCallStateRequest)(nil),     // 22: rally.plugin.v1.ReportCallStateRequest
 	(*ReportCallStateResponse)(nil),    // 23: rally.plugin.v1.ReportCallStateResponse
-	(*timestamppb.Timestamp)(nil),      // 24: google.protobuf.Timestamp
-	(v1.PhoneKind)(0),                  // 25: rally.federation.v1.PhoneKind
-	(v1.Protocol)(0),                   // 26: rally.federation.v1.Protocol
-	(*v1.Record)(nil),                  // 27: rally.federation.v1.Record
+	(*ListRegistrationsRequest)(nil),   // 24: rally.plugin.v1.ListRegistrationsRequest
+	(*ListRegistrationsResponse)(nil),  // 25: rally.plugin.v1.ListRegistrationsResponse
+	(*timestamppb.Timestamp)(nil),      // 26: google.protobuf.Timestamp
+	(v1.PhoneKind)(0),                  // 27: rally.federation.v1.PhoneKind
+	(v1.Protocol)(0),                   // 28: rally.federation.v1.Protocol
+	(*v1.Record)(nil),                  // 29: rally.federation.v1.Record
 }
 var file_rally_plugin_v1_plugin_proto_depIdxs = []int32{
-	24, // 0: rally.plugin.v1.Event.time:type_name -> google.protobuf.Timestamp
+	26, // 0: rally.plugin.v1.Event.time:type_name -> google.protobuf.Timestamp
 	0,  // 1: rally.plugin.v1.Event.kind:type_name -> rally.plugin.v1.EventKind
 	7,  // 2: rally.plugin.v1.HandleEventRequest.event:type_name -> rally.plugin.v1.Event
 	1,  // 3: rally.plugin.v1.GetHealthResponse.health:type_name -> rally.plugin.v1.Health
-	25, // 4: rally.plugin.v1.PhoneEntry.kind:type_name -> rally.federation.v1.PhoneKind
-	26, // 5: rally.plugin.v1.PhoneEntry.protocol:type_name -> rally.federation.v1.Protocol
-	26, // 6: rally.plugin.v1.PeerView.protocol_down:type_name -> rally.federation.v1.Protocol
+	27, // 4: rally.plugin.v1.PhoneEntry.kind:type_name -> rally.federation.v1.PhoneKind
+	28, // 5: rally.plugin.v1.PhoneEntry.protocol:type_name -> rally.federation.v1.Protocol
+	28, // 6: rally.plugin.v1.PeerView.protocol_down:type_name -> rally.federation.v1.Protocol
 	13, // 7: rally.plugin.v1.ViewSnapshot.phones:type_name -> rally.plugin.v1.PhoneEntry
 	14, // 8: rally.plugin.v1.ViewSnapshot.peers:type_name -> rally.plugin.v1.PeerView
 	13, // 9: rally.plugin.v1.ViewChange.put_phone:type_name -> rally.plugin.v1.PhoneEntry
 	14, // 10: rally.plugin.v1.ViewChange.put_peer:type_name -> rally.plugin.v1.PeerView
 	15, // 11: rally.plugin.v1.WatchViewResponse.snapshot:type_name -> rally.plugin.v1.ViewSnapshot
 	16, // 12: rally.plugin.v1.WatchViewResponse.change:type_name -> rally.plugin.v1.ViewChange
-	27, // 13: rally.plugin.v1.GetRecordResponse.record:type_name -> rally.federation.v1.Record
+	29, // 13: rally.plugin.v1.GetRecordResponse.record:type_name -> rally.federation.v1.Record
 	2,  // 14: rally.plugin.v1.ReportRegistrationRequest.outcome:type_name -> rally.plugin.v1.RegistrationOutcome
-	24, // 15: rally.plugin.v1.ReportRegistrationRequest.expires:type_name -> google.protobuf.Timestamp
-	3,  // 16: rally.plugin.v1.PluginService.GetInfo:input_type -> rally.plugin.v1.GetInfoRequest
-	5,  // 17: rally.plugin.v1.PluginService.Configure:input_type -> rally.plugin.v1.ConfigureRequest
-	8,  // 18: rally.plugin.v1.PluginService.HandleEvent:input_type -> rally.plugin.v1.HandleEventRequest
-	10, // 19: rally.plugin.v1.PluginService.GetHealth:input_type -> rally.plugin.v1.GetHealthRequest
-	12, // 20: rally.plugin.v1.HostService.WatchView:input_type -> rally.plugin.v1.WatchViewRequest
-	18, // 21: rally.plugin.v1.HostService.GetRecord:input_type -> rally.plugin.v1.GetRecordRequest
-	20, // 22: rally.plugin.v1.HostService.ReportRegistration:input_type -> rally.plugin.v1.ReportRegistrationRequest
-	22, // 23: rally.plugin.v1.HostService.ReportCallState:input_type -> rally.plugin.v1.ReportCallStateRequest
-	4,  // 24: rally.plugin.v1.PluginService.GetInfo:output_type -> rally.plugin.v1.GetInfoResponse
-	6,  // 25: rally.plugin.v1.PluginService.Configure:output_type -> rally.plugin.v1.ConfigureResponse
-	9,  // 26: rally.plugin.v1.PluginService.HandleEvent:output_type -> rally.plugin.v1.HandleEventResponse
-	11, // 27: rally.plugin.v1.PluginService.GetHealth:output_type -> rally.plugin.v1.GetHealthResponse
-	17, // 28: rally.plugin.v1.HostService.WatchView:output_type -> rally.plugin.v1.WatchViewResponse
-	19, // 29: rally.plugin.v1.HostService.GetRecord:output_type -> rally.plugin.v1.GetRecordResponse
-	21, // 30: rally.plugin.v1.HostService.ReportRegistration:output_type -> rally.plugin.v1.ReportRegistrationResponse
-	23, // 31: rally.plugin.v1.HostService.ReportCallState:output_type -> rally.plugin.v1.ReportCallStateResponse
-	24, // [24:32] is the sub-list for method output_type
-	16, // [16:24] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	26, // 15: rally.plugin.v1.ReportRegistrationRequest.expires:type_name -> google.protobuf.Timestamp
+	20, // 16: rally.plugin.v1.ListRegistrationsResponse.registrations:type_name -> rally.plugin.v1.ReportRegistrationRequest
+	3,  // 17: rally.plugin.v1.PluginService.GetInfo:input_type -> rally.plugin.v1.GetInfoRequest
+	5,  // 18: rally.plugin.v1.PluginService.Configure:input_type -> rally.plugin.v1.ConfigureRequest
+	8,  // 19: rally.plugin.v1.PluginService.HandleEvent:input_type -> rally.plugin.v1.HandleEventRequest
+	10, // 20: rally.plugin.v1.PluginService.GetHealth:input_type -> rally.plugin.v1.GetHealthRequest
+	12, // 21: rally.plugin.v1.HostService.WatchView:input_type -> rally.plugin.v1.WatchViewRequest
+	18, // 22: rally.plugin.v1.HostService.GetRecord:input_type -> rally.plugin.v1.GetRecordRequest
+	20, // 23: rally.plugin.v1.HostService.ReportRegistration:input_type -> rally.plugin.v1.ReportRegistrationRequest
+	22, // 24: rally.plugin.v1.HostService.ReportCallState:input_type -> rally.plugin.v1.ReportCallStateRequest
+	24, // 25: rally.plugin.v1.HostService.ListRegistrations:input_type -> rally.plugin.v1.ListRegistrationsRequest
+	4,  // 26: rally.plugin.v1.PluginService.GetInfo:output_type -> rally.plugin.v1.GetInfoResponse
+	6,  // 27: rally.plugin.v1.PluginService.Configure:output_type -> rally.plugin.v1.ConfigureResponse
+	9,  // 28: rally.plugin.v1.PluginService.HandleEvent:output_type -> rally.plugin.v1.HandleEventResponse
+	11, // 29: rally.plugin.v1.PluginService.GetHealth:output_type -> rally.plugin.v1.GetHealthResponse
+	17, // 30: rally.plugin.v1.HostService.WatchView:output_type -> rally.plugin.v1.WatchViewResponse
+	19, // 31: rally.plugin.v1.HostService.GetRecord:output_type -> rally.plugin.v1.GetRecordResponse
+	21, // 32: rally.plugin.v1.HostService.ReportRegistration:output_type -> rally.plugin.v1.ReportRegistrationResponse
+	23, // 33: rally.plugin.v1.HostService.ReportCallState:output_type -> rally.plugin.v1.ReportCallStateResponse
+	25, // 34: rally.plugin.v1.HostService.ListRegistrations:output_type -> rally.plugin.v1.ListRegistrationsResponse
+	26, // [26:35] is the sub-list for method output_type
+	17, // [17:26] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_rally_plugin_v1_plugin_proto_init() }
@@ -1746,7 +1845,7 @@ func file_rally_plugin_v1_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rally_plugin_v1_plugin_proto_rawDesc), len(file_rally_plugin_v1_plugin_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   21,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -255,6 +255,7 @@ const (
 	HostService_GetRecord_FullMethodName          = "/rally.plugin.v1.HostService/GetRecord"
 	HostService_ReportRegistration_FullMethodName = "/rally.plugin.v1.HostService/ReportRegistration"
 	HostService_ReportCallState_FullMethodName    = "/rally.plugin.v1.HostService/ReportCallState"
+	HostService_ListRegistrations_FullMethodName  = "/rally.plugin.v1.HostService/ListRegistrations"
 )
 
 // HostServiceClient is the client API for HostService service.
@@ -277,6 +278,10 @@ type HostServiceClient interface {
 	// ReportCallState tells the host whether a phone is in a call (graceful
 	// failback waits for idle guests).
 	ReportCallState(ctx context.Context, in *ReportCallStateRequest, opts ...grpc.CallOption) (*ReportCallStateResponse, error)
+	// ListRegistrations returns the registrations the host holds for a
+	// protocol, so that a restarted plugin restores its bindings (a crash
+	// does not unregister the phones).
+	ListRegistrations(ctx context.Context, in *ListRegistrationsRequest, opts ...grpc.CallOption) (*ListRegistrationsResponse, error)
 }
 
 type hostServiceClient struct {
@@ -336,6 +341,16 @@ func (c *hostServiceClient) ReportCallState(ctx context.Context, in *ReportCallS
 	return out, nil
 }
 
+func (c *hostServiceClient) ListRegistrations(ctx context.Context, in *ListRegistrationsRequest, opts ...grpc.CallOption) (*ListRegistrationsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListRegistrationsResponse)
+	err := c.cc.Invoke(ctx, HostService_ListRegistrations_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // HostServiceServer is the server API for HostService service.
 // All implementations must embed UnimplementedHostServiceServer
 // for forward compatibility.
@@ -356,6 +371,10 @@ type HostServiceServer interface {
 	// ReportCallState tells the host whether a phone is in a call (graceful
 	// failback waits for idle guests).
 	ReportCallState(context.Context, *ReportCallStateRequest) (*ReportCallStateResponse, error)
+	// ListRegistrations returns the registrations the host holds for a
+	// protocol, so that a restarted plugin restores its bindings (a crash
+	// does not unregister the phones).
+	ListRegistrations(context.Context, *ListRegistrationsRequest) (*ListRegistrationsResponse, error)
 	mustEmbedUnimplementedHostServiceServer()
 }
 
@@ -377,6 +396,9 @@ func (UnimplementedHostServiceServer) ReportRegistration(context.Context, *Repor
 }
 func (UnimplementedHostServiceServer) ReportCallState(context.Context, *ReportCallStateRequest) (*ReportCallStateResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReportCallState not implemented")
+}
+func (UnimplementedHostServiceServer) ListRegistrations(context.Context, *ListRegistrationsRequest) (*ListRegistrationsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListRegistrations not implemented")
 }
 func (UnimplementedHostServiceServer) mustEmbedUnimplementedHostServiceServer() {}
 func (UnimplementedHostServiceServer) testEmbeddedByValue()                     {}
@@ -464,6 +486,24 @@ func _HostService_ReportCallState_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _HostService_ListRegistrations_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListRegistrationsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HostServiceServer).ListRegistrations(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: HostService_ListRegistrations_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HostServiceServer).ListRegistrations(ctx, req.(*ListRegistrationsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // HostService_ServiceDesc is the grpc.ServiceDesc for HostService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -482,6 +522,10 @@ var HostService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ReportCallState",
 			Handler:    _HostService_ReportCallState_Handler,
+		},
+		{
+			MethodName: "ListRegistrations",
+			Handler:    _HostService_ListRegistrations_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
