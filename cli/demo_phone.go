@@ -45,28 +45,9 @@ func (p *demoPhone) close() {
 // register sends REGISTER to server (host:port) and returns the final
 // answer: "200 OK (expires 60s)", "503 ... (Retry-After: 2)".
 func (p *demoPhone) register(ctx context.Context, server string) (int, string, error) {
-	host, port, err := splitHostPortInt(server)
+	res, err := p.do(ctx, server, true)
 	if err != nil {
 		return 0, "", err
-	}
-	req := sip.NewRequest(sip.REGISTER, sip.Uri{Scheme: "sip", Host: host, Port: port})
-	aor := sip.Uri{Scheme: "sip", User: p.user, Host: p.domain}
-	req.AppendHeader(&sip.FromHeader{Address: aor, Params: sip.HeaderParams{{K: "tag", V: strconv.FormatInt(time.Now().UnixNano(), 36)}}})
-	req.AppendHeader(&sip.ToHeader{Address: aor})
-	// The demo phone takes no calls; its contact only has to be unique.
-	req.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: p.id, Host: p.host, Port: 5060}})
-	req.AppendHeader(sip.NewHeader("Expires", "300"))
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	res, err := p.client.Do(ctx, req, sipgo.ClientRequestRegisterBuild)
-	if err != nil {
-		return 0, "", fmt.Errorf("REGISTER to %s: %w", server, err)
-	}
-	if res.StatusCode == 401 || res.StatusCode == 407 {
-		res, err = p.client.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: p.id, Password: p.password})
-		if err != nil {
-			return 0, "", fmt.Errorf("REGISTER to %s: %w", server, err)
-		}
 	}
 	detail := fmt.Sprintf("%d %s", res.StatusCode, res.Reason)
 	if h := res.GetHeader("Retry-After"); h != nil {
@@ -78,6 +59,54 @@ func (p *demoPhone) register(ctx context.Context, server string) (int, string, e
 		}
 	}
 	return res.StatusCode, detail, nil
+}
+
+// bindings asks server for the contacts bound to the phone's AoR: a
+// REGISTER without Contact (RFC 3261 §10.2.3).
+func (p *demoPhone) bindings(ctx context.Context, server string) ([]string, error) {
+	res, err := p.do(ctx, server, false)
+	if err != nil {
+		return nil, err
+	}
+	if res.StatusCode != 200 {
+		return nil, fmt.Errorf("%d %s", res.StatusCode, res.Reason)
+	}
+	var out []string
+	for _, h := range res.GetHeaders("Contact") {
+		out = append(out, h.Value())
+	}
+	return out, nil
+}
+
+// do sends a REGISTER (with the phone's contact, or a query without) and
+// answers a digest challenge.
+func (p *demoPhone) do(ctx context.Context, server string, bind bool) (*sip.Response, error) {
+	host, port, err := splitHostPortInt(server)
+	if err != nil {
+		return nil, err
+	}
+	req := sip.NewRequest(sip.REGISTER, sip.Uri{Scheme: "sip", Host: host, Port: port})
+	aor := sip.Uri{Scheme: "sip", User: p.user, Host: p.domain}
+	req.AppendHeader(&sip.FromHeader{Address: aor, Params: sip.HeaderParams{{K: "tag", V: strconv.FormatInt(time.Now().UnixNano(), 36)}}})
+	req.AppendHeader(&sip.ToHeader{Address: aor})
+	if bind {
+		// The demo phone takes no calls; its contact only has to be unique.
+		req.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: p.id, Host: p.host, Port: 5060}})
+		req.AppendHeader(sip.NewHeader("Expires", "300"))
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	res, err := p.client.Do(ctx, req, sipgo.ClientRequestRegisterBuild)
+	if err != nil {
+		return nil, fmt.Errorf("REGISTER to %s: %w", server, err)
+	}
+	if res.StatusCode == 401 || res.StatusCode == 407 {
+		res, err = p.client.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: p.id, Password: p.password})
+		if err != nil {
+			return nil, fmt.Errorf("REGISTER to %s: %w", server, err)
+		}
+	}
+	return res, nil
 }
 
 func splitHostPortInt(addr string) (string, int, error) {

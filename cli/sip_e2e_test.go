@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -128,4 +129,62 @@ func TestSIPFailoverAndFailback(t *testing.T) {
 		ph, err := pc.ListPhones(context.Background(), &adminv1.ListPhonesRequest{})
 		return err == nil && len(ph.GetRegistrations()) == 0
 	})
+}
+
+// sipPlugin returns the status of a site's sip plugin.
+func sipPlugin(c adminv1.AdminServiceClient) *adminv1.PluginStatus {
+	st, err := c.GetStatus(context.Background(), &adminv1.GetStatusRequest{})
+	if err != nil {
+		return nil
+	}
+	for _, p := range st.GetSite().GetPlugins() {
+		if p.GetName() == "sip" {
+			return p
+		}
+	}
+	return nil
+}
+
+// TestSIPPluginCrash: kill -9 the SIP plugin process; the host restarts it
+// and it restores the registrations the host holds, so the UDP phone stays
+// registered without re-registering.
+func TestSIPPluginCrash(t *testing.T) {
+	if testing.Short() {
+		t.Skip("processes")
+	}
+	london, _ := writeSites(t, "automatic", false)
+	londonSIP := withSIP(t, london, "127.0.0.1")
+	serveSite(t, london.cfg)
+	lc := adminOf(t, london)
+	waitFor(t, 15*time.Second, "SIP serving", func() bool { return sipServing(lc) })
+	alice, err := newDemoPhone("201", "201", "alice-secret", "voip.example", "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer alice.close()
+	registerAt(t, alice, londonSIP, 200)
+	waitFor(t, 5*time.Second, "the host holds the registration", func() bool {
+		ph, err := lc.ListPhones(context.Background(), &adminv1.ListPhonesRequest{})
+		return err == nil && len(ph.GetRegistrations()) == 1
+	})
+
+	before := sipPlugin(lc)
+	if err := syscall.Kill(int(before.GetPid()), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 15*time.Second, "the plugin restarted and serving", func() bool {
+		p := sipPlugin(lc)
+		return p.GetRestarts() >= 1 && p.GetPid() != before.GetPid() && p.GetHealth() == "serving"
+	})
+	var got []string
+	waitFor(t, 5*time.Second, "the binding restored in the new plugin process", func() bool {
+		got, err = alice.bindings(context.Background(), londonSIP)
+		return err == nil && len(got) == 1 && strings.Contains(got[0], "sip:201@127.0.0.1:5060")
+	})
+	ph, err := lc.ListPhones(context.Background(), &adminv1.ListPhonesRequest{})
+	if err != nil || len(ph.GetRegistrations()) != 1 || ph.GetRegistrations()[0].GetHereAs() != "home" {
+		t.Fatalf("after the crash rally phones lists %v (%v)", ph.GetRegistrations(), err)
+	}
+	// And the phone's own refresh goes on as before.
+	registerAt(t, alice, londonSIP, 200)
 }

@@ -203,6 +203,23 @@ func start(log *slog.Logger, cfg sdk.Config, conf Config, eps []Endpoint, host s
 	}()
 	go func() { defer in.wg.Done(); in.reports.run(ctx) }()
 	go func() { defer in.wg.Done(); in.expireLoop(ctx) }()
+	in.wg.Add(1)
+	go func() {
+		defer in.wg.Done()
+		select { // the licence view needs the phones first
+		case <-in.view.Ready():
+		case <-ctx.Done():
+			return
+		}
+		n, err := in.restore(ctx, time.Now())
+		if err != nil {
+			log.Warn("registrations not restored", "error", err)
+			return
+		}
+		if n > 0 {
+			log.Info("registrations restored after a restart", "bindings", n)
+		}
+	}()
 	log.Info("sip registrar serving", "endpoints", fmt.Sprint(in.endpoints), "realm", cfg.SIPDomain)
 	return in, nil
 }
