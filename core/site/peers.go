@@ -122,6 +122,7 @@ func (s *Site) tick(now time.Time) {
 	}
 	s.mu.Unlock()
 	s.metrics.Revision.Set(float64(s.dir.Revision()))
+	s.compactTombstones(now)
 	for _, peer := range names {
 		m := s.machine(peer)
 		if m == nil {
@@ -151,6 +152,25 @@ func (s *Site) tick(now time.Time) {
 	licensed, guests := s.table.Counts()
 	s.metrics.Registrations.WithLabelValues("licensed").Set(float64(licensed))
 	s.metrics.Registrations.WithLabelValues("guest").Set(float64(guests))
+}
+
+// tombstoneWindow is how many revisions of deletes the directory keeps: a
+// peer further behind than that gets a snapshot instead of increments.
+const tombstoneWindow = 10000
+
+// compactTombstones drops old tombstones once a minute.
+func (s *Site) compactTombstones(now time.Time) {
+	if now.Sub(s.compactedAt) < time.Minute {
+		return
+	}
+	s.compactedAt = now
+	rev := s.dir.Revision()
+	if rev <= tombstoneWindow || s.dir.Compacted() >= rev-tombstoneWindow {
+		return
+	}
+	if err := s.dir.Compact(rev - tombstoneWindow); err != nil {
+		s.log.Warn("compacting tombstones", "error", err)
+	}
 }
 
 // updatePeerView hands the admission table the peer's current state.

@@ -125,3 +125,40 @@ func TestReplicationThreeSites(t *testing.T) {
 		}
 	}
 }
+
+// TestResumeBehindCompaction: a durable backup that was away while the
+// home deleted records and compacted its tombstones cannot be given the
+// deletes as increments; it gets a snapshot, and its copy drops the
+// deleted records.
+func TestResumeBehindCompaction(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-site")
+	}
+	f := newFed(t)
+	parisCfg, parisAddr := f.writeConfig(spec{name: "paris", host: "127.0.0.2", backsUp: []string{"london"}, durable: true})
+	londonCfg, _ := f.writeConfig(spec{name: "london", backup: "paris", peers: map[string]string{"paris": parisAddr},
+		directory: users(4000, 50)})
+	paris := start(t, parisCfg)
+	london := start(t, londonCfg)
+	eventually(t, 10*time.Second, "synced", func() bool { return sameCopy(t, london, paris, true) == "" })
+	held, _ := paris.site.backups.Held("london")
+	paris.stop()
+
+	ctx := context.Background()
+	for i := range 20 {
+		if _, err := london.site.dir.Delete(ctx, fmt.Sprintf("user/%d", 4000+i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if london.site.dir.NeedsSnapshot(held) {
+		t.Fatalf("resume revision %d needs a snapshot before the compaction", held)
+	}
+	if err := london.site.dir.Compact(london.site.dir.Revision()); err != nil {
+		t.Fatal(err)
+	}
+	if !london.site.dir.NeedsSnapshot(held) {
+		t.Fatalf("resume revision %d is not behind the compaction (%d)", held, london.site.dir.Compacted())
+	}
+	paris = start(t, parisCfg)
+	eventually(t, 10*time.Second, "paris converges by snapshot", func() bool { return sameCopy(t, london, paris, true) == "" })
+}

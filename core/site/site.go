@@ -58,6 +58,8 @@ type Site struct {
 	viewMu sync.Mutex
 	// sweptAt is when the tick loop last looked for lapsed registrations.
 	sweptAt time.Time
+	// compactedAt is when the tick loop last compacted tombstones.
+	compactedAt time.Time
 
 	mu       sync.Mutex
 	machines map[string]*resilience.Machine
