@@ -21,7 +21,7 @@ func withSIP(t *testing.T, s e2eSite, host string) string {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if _, err := f.WriteString("plugins:\n  sip: {listen: [udp://" + addr + "], refuse: \"503\", guest_expires: 60s, retry_after: 2s}\n"); err != nil {
+	if _, err := f.WriteString("plugins:\n  sip: {listen: [udp://" + addr + "], refuse: \"503\", guest_expires: 60s, retry_after: 2s, nonce_lifetime: 2s}\n"); err != nil {
 		t.Fatal(err)
 	}
 	return addr
