@@ -198,6 +198,10 @@ func (nullHost) GetRecord(context.Context, string, string) (*federationv1.Record
 	return nil, sdk.ErrNotFound
 }
 
+func (nullHost) ListRegistrations(context.Context, string) ([]sdk.Registration, error) {
+	return nil, nil
+}
+
 func (nullHost) ReportRegistration(context.Context, sdk.Registration) (bool, string, error) {
 	return true, "", nil
 }
