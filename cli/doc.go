@@ -88,7 +88,11 @@
 //	      "protocol": "sip",          // sip | h323
 //	      "kind": "desk",             // desk | softphone
 //	      "contact": "sip:201@10.0.0.5:5060",
-//	      "expires": "2026-03-01T10:01:00Z"
+//	      "expires": "2026-03-01T10:01:00Z",
+//	      "aor": "sip:201@voip.example", // address of record registered
+//	      "transport": "udp",         // udp | tcp | tls | ras
+//	      "user_agent": "Yealink SIP-T46U 108.86.0.20",
+//	      "busy": false               // in a call (graceful failback waits)
 //	    }
 //	  ]
 //	}

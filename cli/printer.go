@@ -116,14 +116,18 @@ type phonesJSON struct {
 }
 
 type registrationJSON struct {
-	Phone    string  `json:"phone"`
-	User     string  `json:"user"`
-	Home     string  `json:"home"`
-	HereAs   string  `json:"here_as"`
-	Protocol string  `json:"protocol"`
-	Kind     string  `json:"kind"`
-	Contact  string  `json:"contact"`
-	Expires  *string `json:"expires"`
+	Phone     string  `json:"phone"`
+	User      string  `json:"user"`
+	Home      string  `json:"home"`
+	HereAs    string  `json:"here_as"`
+	Protocol  string  `json:"protocol"`
+	Kind      string  `json:"kind"`
+	Contact   string  `json:"contact"`
+	Expires   *string `json:"expires"`
+	AOR       string  `json:"aor"`
+	Transport string  `json:"transport"`
+	UserAgent string  `json:"user_agent"`
+	Busy      bool    `json:"busy"`
 }
 
 type checkJSON struct {
@@ -243,14 +247,18 @@ func phonesToJSON(r *adminv1.ListPhonesResponse) phonesJSON {
 	out := phonesJSON{SchemaVersion: schemaVersion, Registrations: []registrationJSON{}}
 	for _, g := range r.GetRegistrations() {
 		out.Registrations = append(out.Registrations, registrationJSON{
-			Phone:    g.GetPhone(),
-			User:     g.GetUser(),
-			Home:     g.GetHome(),
-			HereAs:   g.GetHereAs(),
-			Protocol: g.GetProtocol(),
-			Kind:     g.GetKind(),
-			Contact:  g.GetContact(),
-			Expires:  rfc3339(g.GetExpires()),
+			Phone:     g.GetPhone(),
+			User:      g.GetUser(),
+			Home:      g.GetHome(),
+			HereAs:    g.GetHereAs(),
+			Protocol:  g.GetProtocol(),
+			Kind:      g.GetKind(),
+			Contact:   g.GetContact(),
+			Expires:   rfc3339(g.GetExpires()),
+			AOR:       g.GetAor(),
+			Transport: g.GetTransport(),
+			UserAgent: g.GetUserAgent(),
+			Busy:      g.GetBusy(),
 		})
 	}
 	return out
@@ -441,11 +449,11 @@ func (p *tablePrinter) phones(r *adminv1.ListPhonesResponse) error {
 			}
 		}
 		rows = append(rows, []string{
-			g.GetPhone(), g.GetUser(), g.GetHome(), g.GetHereAs(),
-			g.GetProtocol(), g.GetKind(), g.GetContact(), expires,
+			g.GetPhone(), g.GetUser(), cell(g.GetAor()), g.GetHome(), g.GetHereAs(),
+			g.GetProtocol(), g.GetKind(), g.GetTransport(), g.GetContact(), cell(g.GetUserAgent()), expires,
 		})
 	}
-	return p.table("PHONE\tUSER\tHOME\tHERE AS\tPROTOCOL\tKIND\tCONTACT\tEXPIRES", rows)
+	return p.table("PHONE\tUSER\tAOR\tHOME\tHERE AS\tPROTOCOL\tKIND\tTRANSPORT\tCONTACT\tUSER AGENT\tEXPIRES", rows)
 }
 
 func (p *tablePrinter) check(r *adminv1.CheckResponse) error {

@@ -374,13 +374,17 @@ func (s *Site) registrations() []*adminv1.Registration {
 	for _, id := range slices.Sorted(maps.Keys(s.regs)) {
 		r := s.regs[id]
 		g := &adminv1.Registration{
-			Phone:    id,
-			User:     r.phone.User,
-			Home:     r.phone.Home,
-			HereAs:   r.outcome.String(),
-			Protocol: enumName(r.phone.Protocol.String(), "PROTOCOL_"),
-			Contact:  r.reg.Contact,
-			Kind:     enumName(r.phone.Kind.String(), "PHONE_KIND_"),
+			Phone:     id,
+			User:      r.phone.User,
+			Home:      r.phone.Home,
+			HereAs:    r.outcome.String(),
+			Protocol:  enumName(r.phone.Protocol.String(), "PROTOCOL_"),
+			Contact:   r.reg.Contact,
+			Kind:      enumName(r.phone.Kind.String(), "PHONE_KIND_"),
+			Aor:       r.reg.AOR,
+			Transport: r.reg.Transport,
+			UserAgent: r.reg.UserAgent,
+			Busy:      r.busy,
 		}
 		if !r.reg.Expires.IsZero() {
 			g.Expires = timestamppb.New(r.reg.Expires)

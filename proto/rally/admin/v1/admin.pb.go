@@ -644,11 +644,18 @@ type Registration struct {
 	User  string                 `protobuf:"bytes,2,opt,name=user,proto3" json:"user,omitempty"`
 	Home  string                 `protobuf:"bytes,3,opt,name=home,proto3" json:"home,omitempty"`
 	// here_as is "home" or "guest".
-	HereAs        string                 `protobuf:"bytes,4,opt,name=here_as,json=hereAs,proto3" json:"here_as,omitempty"`
-	Protocol      string                 `protobuf:"bytes,5,opt,name=protocol,proto3" json:"protocol,omitempty"`
-	Contact       string                 `protobuf:"bytes,6,opt,name=contact,proto3" json:"contact,omitempty"`
-	Expires       *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=expires,proto3" json:"expires,omitempty"`
-	Kind          string                 `protobuf:"bytes,8,opt,name=kind,proto3" json:"kind,omitempty"`
+	HereAs   string                 `protobuf:"bytes,4,opt,name=here_as,json=hereAs,proto3" json:"here_as,omitempty"`
+	Protocol string                 `protobuf:"bytes,5,opt,name=protocol,proto3" json:"protocol,omitempty"`
+	Contact  string                 `protobuf:"bytes,6,opt,name=contact,proto3" json:"contact,omitempty"`
+	Expires  *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=expires,proto3" json:"expires,omitempty"`
+	Kind     string                 `protobuf:"bytes,8,opt,name=kind,proto3" json:"kind,omitempty"`
+	// aor is the address of record the phone registered (sip:201@voip.example).
+	Aor string `protobuf:"bytes,9,opt,name=aor,proto3" json:"aor,omitempty"`
+	// transport is udp, tcp, tls (SIP) or ras (H.323).
+	Transport string `protobuf:"bytes,10,opt,name=transport,proto3" json:"transport,omitempty"`
+	UserAgent string `protobuf:"bytes,11,opt,name=user_agent,json=userAgent,proto3" json:"user_agent,omitempty"`
+	// busy is true while the phone is in a call (graceful failback waits).
+	Busy          bool `protobuf:"varint,12,opt,name=busy,proto3" json:"busy,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -737,6 +744,34 @@ func (x *Registration) GetKind() string {
 		return x.Kind
 	}
 	return ""
+}
+
+func (x *Registration) GetAor() string {
+	if x != nil {
+		return x.Aor
+	}
+	return ""
+}
+
+func (x *Registration) GetTransport() string {
+	if x != nil {
+		return x.Transport
+	}
+	return ""
+}
+
+func (x *Registration) GetUserAgent() string {
+	if x != nil {
+		return x.UserAgent
+	}
+	return ""
+}
+
+func (x *Registration) GetBusy() bool {
+	if x != nil {
+		return x.Busy
+	}
+	return false
 }
 
 type LinkRequest struct {
@@ -2128,7 +2163,7 @@ const file_rally_admin_v1_admin_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x13\n" +
 	"\x11ListPhonesRequest\"X\n" +
 	"\x12ListPhonesResponse\x12B\n" +
-	"\rregistrations\x18\x01 \x03(\v2\x1c.rally.admin.v1.RegistrationR\rregistrations\"\xe5\x01\n" +
+	"\rregistrations\x18\x01 \x03(\v2\x1c.rally.admin.v1.RegistrationR\rregistrations\"\xc8\x02\n" +
 	"\fRegistration\x12\x14\n" +
 	"\x05phone\x18\x01 \x01(\tR\x05phone\x12\x12\n" +
 	"\x04user\x18\x02 \x01(\tR\x04user\x12\x12\n" +
@@ -2137,7 +2172,13 @@ const file_rally_admin_v1_admin_proto_rawDesc = "" +
 	"\bprotocol\x18\x05 \x01(\tR\bprotocol\x12\x18\n" +
 	"\acontact\x18\x06 \x01(\tR\acontact\x124\n" +
 	"\aexpires\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\aexpires\x12\x12\n" +
-	"\x04kind\x18\b \x01(\tR\x04kind\"!\n" +
+	"\x04kind\x18\b \x01(\tR\x04kind\x12\x10\n" +
+	"\x03aor\x18\t \x01(\tR\x03aor\x12\x1c\n" +
+	"\ttransport\x18\n" +
+	" \x01(\tR\ttransport\x12\x1d\n" +
+	"\n" +
+	"user_agent\x18\v \x01(\tR\tuserAgent\x12\x12\n" +
+	"\x04busy\x18\f \x01(\bR\x04busy\"!\n" +
 	"\vLinkRequest\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\tR\x04addr\"\"\n" +
 	"\fLinkResponse\x12\x12\n" +
