@@ -31,7 +31,7 @@ var (
 )
 
 // rallyBinary builds the rally binary once per test run.
-func rallyBinary(t *testing.T) string {
+func rallyBinary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "rally-bin")
@@ -57,7 +57,7 @@ type proc struct {
 	log io.Writer
 }
 
-func serveSite(t *testing.T, cfg string) *proc {
+func serveSite(t testing.TB, cfg string) *proc {
 	t.Helper()
 	p := &proc{log: &bytes.Buffer{}}
 	p.cmd = exec.Command(rallyBinary(t), "serve", "--config", cfg)
@@ -89,7 +89,13 @@ type e2eSite struct {
 }
 
 // writeSites writes london (home, backed up by paris) and paris configs.
-func writeSites(t *testing.T, failback string, durable bool) (london, paris e2eSite) {
+func writeSites(t testing.TB, failback string, durable bool) (london, paris e2eSite) {
+	t.Helper()
+	return writeSitesWith(t, failback, durable, demoDirectory)
+}
+
+// writeSitesWith is writeSites with london's seed directory given.
+func writeSitesWith(t testing.TB, failback string, durable bool, directory string) (london, paris e2eSite) {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "rly")
 	if err != nil {
@@ -126,7 +132,7 @@ store: {path: %s/data, durable_backups: %v}
 		return s
 	}
 	dirYAML := filepath.Join(dir, "london-directory.yaml")
-	if err := os.WriteFile(dirYAML, []byte(demoDirectory), 0o644); err != nil {
+	if err := os.WriteFile(dirYAML, []byte(directory), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	london = write("london", fmt.Sprintf(`backup: {site: paris, failback: %s, failback_delay: 1s}
@@ -148,7 +154,7 @@ directory: %s
 // freePort finds a free TCP port on host below the kernel's ephemeral
 // range (32768+), where an outgoing connection could take it before the
 // daemon binds it.
-func freePort(t *testing.T, host string) string {
+func freePort(t testing.TB, host string) string {
 	t.Helper()
 	for range 100 {
 		addr := net.JoinHostPort(host, fmt.Sprint(20000+rand.IntN(12000)))
@@ -161,7 +167,7 @@ func freePort(t *testing.T, host string) string {
 	return ""
 }
 
-func portOf(t *testing.T, addr string) string {
+func portOf(t testing.TB, addr string) string {
 	t.Helper()
 	_, port, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -170,7 +176,7 @@ func portOf(t *testing.T, addr string) string {
 	return port
 }
 
-func adminOf(t *testing.T, s e2eSite) adminv1.AdminServiceClient {
+func adminOf(t testing.TB, s e2eSite) adminv1.AdminServiceClient {
 	t.Helper()
 	conn, err := grpc.NewClient("unix://"+s.sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -195,7 +201,7 @@ func peerOf(c adminv1.AdminServiceClient, peer string) *adminv1.PeerStatus {
 	return nil
 }
 
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
@@ -206,7 +212,7 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 	}
 }
 
-func decision(t *testing.T, c adminv1.AdminServiceClient, phone string) string {
+func decision(t testing.TB, c adminv1.AdminServiceClient, phone string) string {
 	t.Helper()
 	r, err := c.ExplainAdmission(context.Background(), &adminv1.ExplainAdmissionRequest{PhoneId: phone, Protocol: federationv1.Protocol_PROTOCOL_SIP})
 	if err != nil {

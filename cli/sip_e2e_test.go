@@ -13,7 +13,7 @@ import (
 
 // withSIP adds the built-in SIP plugin to a site config and returns its
 // UDP address.
-func withSIP(t *testing.T, s e2eSite, host string) string {
+func withSIP(t testing.TB, s e2eSite, host string) string {
 	t.Helper()
 	addr := freePort(t, host) // a free TCP port is very likely a free UDP port too
 	f, err := os.OpenFile(s.cfg, os.O_APPEND|os.O_WRONLY, 0)
