@@ -3,6 +3,7 @@ package sipplugin
 import (
 	"context"
 	"fmt"
+	"hash/maphash"
 	"sync"
 	"time"
 
@@ -16,10 +17,25 @@ import (
 type credentials struct {
 	host sdk.Host
 	ttl  time.Duration
-
-	mu sync.RWMutex
-	m  map[string]ha1Entry // key: home + "/" + phone id
+	seed maphash.Seed
+	// shards by phone: the readers of the UDP path look up on every
+	// REGISTER, and one lock would be a cache line the cores fight over
+	shards [credShards]credShard
 }
+
+const credShards = 16
+
+type credShard struct {
+	mu sync.RWMutex
+	m  map[credKey]ha1Entry
+	_  [64]byte
+}
+
+func (c *credentials) shard(phoneID string) *credShard {
+	return &c.shards[maphash.String(c.seed, phoneID)%credShards]
+}
+
+type credKey struct{ home, phone string }
 
 type ha1Entry struct {
 	md5, sha256 string
@@ -27,15 +43,20 @@ type ha1Entry struct {
 }
 
 func newCredentials(host sdk.Host) *credentials {
-	return &credentials{host: host, ttl: time.Minute, m: make(map[string]ha1Entry)}
+	c := &credentials{host: host, ttl: time.Minute, seed: maphash.MakeSeed()}
+	for i := range c.shards {
+		c.shards[i].m = make(map[credKey]ha1Entry)
+	}
+	return c
 }
 
 // lookup returns the HA1 values of phoneID homed at home ("" for this site).
 func (c *credentials) lookup(ctx context.Context, home, phoneID string, now time.Time) (md5, sha256 string, err error) {
-	key := home + "/" + phoneID
-	c.mu.RLock()
-	e, ok := c.m[key]
-	c.mu.RUnlock()
+	key := credKey{home, phoneID}
+	sh := c.shard(phoneID)
+	sh.mu.RLock()
+	e, ok := sh.m[key]
+	sh.mu.RUnlock()
 	if ok && now.Sub(e.fetched) < c.ttl {
 		return e.md5, e.sha256, nil
 	}
@@ -45,15 +66,29 @@ func (c *credentials) lookup(ctx context.Context, home, phoneID string, now time
 	}
 	ph := rec.GetPhone()
 	e = ha1Entry{md5: ph.GetHa1Md5(), sha256: ph.GetHa1Sha256(), fetched: now}
-	c.mu.Lock()
-	c.m[key] = e
-	c.mu.Unlock()
+	sh.mu.Lock()
+	sh.m[key] = e
+	sh.mu.Unlock()
 	return e.md5, e.sha256, nil
 }
 
 // forget drops a cached entry (a wrong password may be a changed one).
 func (c *credentials) forget(home, phoneID string) {
-	c.mu.Lock()
-	delete(c.m, home+"/"+phoneID)
-	c.mu.Unlock()
+	sh := c.shard(phoneID)
+	sh.mu.Lock()
+	delete(sh.m, credKey{home, phoneID})
+	sh.mu.Unlock()
+}
+
+// get returns the cached HA1 values of phoneID homed at home; ok is false
+// when lookup would have to ask the host.
+func (c *credentials) get(home, phoneID string, now time.Time) (md5, sha256 string, ok bool) {
+	sh := c.shard(phoneID)
+	sh.mu.RLock()
+	e, ok := sh.m[credKey{home, phoneID}]
+	sh.mu.RUnlock()
+	if !ok || now.Sub(e.fetched) >= c.ttl {
+		return "", "", false
+	}
+	return e.md5, e.sha256, true
 }

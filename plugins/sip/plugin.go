@@ -118,6 +118,8 @@ type instance struct {
 	counters  counters
 	ua        *sipgo.UserAgent
 	srv       *sipgo.Server
+	udp       []*udpServer   // the lean UDP path (udp.go); TCP is sipgo's
+	tcp       []net.Listener // closed by stop: sipgo's Close leaves them open
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 	failed    atomic.Pointer[error]
@@ -168,17 +170,19 @@ func start(log *slog.Logger, cfg sdk.Config, conf Config, eps []Endpoint, host s
 				in.stop()
 				return nil, fmt.Errorf("%w: plugins.sip.listen: %s: %w", sdk.ErrInvalidConfig, ep, err)
 			}
-			if uc, ok := pc.(*net.UDPConn); ok {
-				_ = uc.SetReadBuffer(udpReadBuffer)
-			}
+			uc := pc.(*net.UDPConn) // what ListenPacket("udp") returns
+			_ = uc.SetReadBuffer(udpReadBuffer)
+			us := newUDPServer(in, uc)
+			in.udp = append(in.udp, us)
 			in.endpoints = append(in.endpoints, Endpoint{Transport: "udp", Addr: pc.LocalAddr().String()})
-			serve = append(serve, func() error { return srv.ServeUDP(pc) })
+			serve = append(serve, us.serve)
 		case "tcp":
 			l, err := net.Listen("tcp", ep.Addr)
 			if err != nil {
 				in.stop()
 				return nil, fmt.Errorf("%w: plugins.sip.listen: %s: %w", sdk.ErrInvalidConfig, ep, err)
 			}
+			in.tcp = append(in.tcp, l)
 			in.endpoints = append(in.endpoints, Endpoint{Transport: "tcp", Addr: l.Addr().String()})
 			serve = append(serve, func() error { return srv.ServeTCP(l) })
 		}
@@ -240,6 +244,12 @@ func nonceSecret(cfg sdk.Config) ([]byte, error) {
 
 func (in *instance) stop() {
 	in.cancel()
+	for _, us := range in.udp {
+		_ = us.close()
+	}
+	for _, l := range in.tcp {
+		_ = l.Close()
+	}
 	if in.srv != nil {
 		_ = in.srv.Close()
 	}

@@ -3,6 +3,8 @@ package sipplugin
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
+	"net"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -21,12 +23,95 @@ import (
 // dropped or answered 400 and counted, never a panic.
 type counters struct {
 	registered, guests, challenged, refused, unknown, badAuth, malformed atomic.Uint64
+	// replays: REGISTERs whose digest reused a nonce count (challenged again).
+	replays atomic.Uint64
+
+	// The UDP path (udp.go): datagrams dropped — oversized, keep-alives,
+	// responses, ACKs (ignored), copies of a request still in flight, over
+	// the bound of requests waiting for the host (overload) — or answered
+	// from the retransmission cache (retransmits); requests answered 501;
+	// failed sends; panics recovered.
+	oversized, keepalives, nonRequest, ignored, inFlight, overload atomic.Uint64
+	retransmits, notImplemented, writeErrors, panics               atomic.Uint64
 }
 
 func (in *instance) onOptions(req *sip.Request, tx sip.ServerTransaction) {
-	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
-	res.AppendHeader(sip.NewHeader("Allow", "REGISTER, OPTIONS"))
-	_ = tx.Respond(res)
+	_ = tx.Respond(optionsResponse(req))
+}
+
+// optionsResponse answers an OPTIONS (a reachability probe or keep-alive).
+func optionsResponse(req *sip.Request) *sip.Response {
+	res := newResponse(req, 200, "OK")
+	res.AppendHeader(sip.NewHeader("Allow", allowed))
+	return res
+}
+
+// newResponse is sip.NewResponseFromRequest for the answers of this plugin
+// (to REGISTER, OPTIONS and the methods it does not implement: no
+// Record-Route, no Timestamp), for less: the response takes the request's
+// own Via, From, To, Call-ID and CSeq headers rather than copies, since a
+// request is not used once answered. The To gets its tag on the request
+// (the UDP path gives it one first, the same for every response), and an
+// empty rport its value (RFC 3581) from the source, as sipgo does.
+func newResponse(req *sip.Request, code int, reason string) *sip.Response {
+	res := sip.NewResponse(code, reason)
+	res.SipVersion = req.SipVersion
+	var from sip.Header
+	for _, h := range req.Headers() {
+		switch h.(type) {
+		case *sip.ViaHeader:
+			res.AppendHeader(h)
+		case *sip.FromHeader:
+			from = h
+		default:
+			// The UDP path leaves From unparsed: it is only copied.
+			if from == nil && (strings.EqualFold(h.Name(), "From") || h.Name() == "f") {
+				from = h
+			}
+		}
+	}
+	if via := req.Via(); via != nil {
+		if v, ok := via.Params.Get("rport"); ok && v == "" {
+			if host, port, err := net.SplitHostPort(req.Source()); err == nil {
+				via.Params.Add("rport", port)
+				via.Params.Add("received", host)
+			}
+		}
+	}
+	if from != nil {
+		res.AppendHeader(from)
+	}
+	if h := req.To(); h != nil {
+		if !h.Params.Has("tag") {
+			h.Params.Add("tag", newTag())
+		}
+		res.AppendHeader(h)
+	}
+	if h := req.CallID(); h != nil {
+		res.AppendHeader(h)
+	}
+	if h := req.CSeq(); h != nil {
+		res.AppendHeader(h)
+	}
+	res.SetBody(nil) // Content-Length: 0
+	res.SetTransport(req.Transport())
+	res.SetDestination(req.Source())
+	return res
+}
+
+// newTag returns a To tag: 64 random bits (RFC 3261 §19.3 asks for 32).
+func newTag() string { return strconv.FormatUint(rand.Uint64(), 36) }
+
+// header returns the first header of req named name (any case), or nil.
+// sipgo's GetHeader lowercases every header name it compares, allocating
+// for most of them.
+func header(req *sip.Request, name string) sip.Header {
+	for _, h := range req.Headers() {
+		if strings.EqualFold(h.Name(), name) {
+			return h
+		}
+	}
+	return nil
 }
 
 func (in *instance) onRegister(req *sip.Request, tx sip.ServerTransaction) {
@@ -44,20 +129,29 @@ func (in *instance) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 
 // register answers one REGISTER; nil means no answer (refuse: drop).
 func (in *instance) register(req *sip.Request, now time.Time) *sip.Response {
+	res, _ := in.registerOrDefer(req, now, true)
+	return res
+}
+
+// registerOrDefer is register; with mayWait false it returns deferred
+// (and no response) instead of waiting for the host for credentials, before
+// it has changed anything, so that the caller can run register on a
+// goroutine that may wait.
+func (in *instance) registerOrDefer(req *sip.Request, now time.Time, mayWait bool) (_ *sip.Response, deferred bool) {
 	to, callID, cseq := req.To(), req.CallID(), req.CSeq()
 	if to == nil || callID == nil || cseq == nil || to.Address.User == "" {
 		in.counters.malformed.Add(1)
-		return sip.NewResponseFromRequest(req, 400, "Bad Request", nil)
+		return newResponse(req, 400, "Bad Request"), false
 	}
-	auth := req.GetHeader("Authorization")
+	auth := header(req, "Authorization")
 	if auth == nil {
 		in.counters.challenged.Add(1)
-		return in.challenge(req, now, false)
+		return in.challenge(req, now, false), false
 	}
 	creds, err := digest.ParseAuthorization(auth.Value())
 	if err != nil {
 		in.counters.malformed.Add(1)
-		return sip.NewResponseFromRequest(req, 400, "Bad Authorization", nil)
+		return newResponse(req, 400, "Bad Authorization"), false
 	}
 	phoneID := creds.Username
 
@@ -65,7 +159,7 @@ func (in *instance) register(req *sip.Request, now time.Time) *sip.Response {
 	// are (this site's directory or the home's backup records).
 	d := in.view.Table().Decide(phoneID, federationv1.Protocol_PROTOCOL_SIP, false)
 	if !d.Admitted() {
-		return in.refuse(req, phoneID, d)
+		return in.refuse(req, phoneID, d), false
 	}
 	home := ""
 	if d.Outcome == admission.Guest {
@@ -75,36 +169,51 @@ func (in *instance) register(req *sip.Request, now time.Time) *sip.Response {
 	if entry.User != to.Address.User {
 		// A phone registers the AoR of its own user.
 		in.counters.badAuth.Add(1)
-		return sip.NewResponseFromRequest(req, 403, "Forbidden (not this phone's user)", nil)
+		return newResponse(req, 403, "Forbidden (not this phone's user)"), false
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	md5, sha, err := in.creds.lookup(ctx, home, phoneID, now)
-	cancel()
+	md5, sha, cached := in.creds.get(home, phoneID, now)
+	if !cached {
+		if !mayWait {
+			return nil, true
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		md5, sha, err = in.creds.lookup(ctx, home, phoneID, now)
+		cancel()
+	}
 	if err != nil {
 		in.log.Warn("no credentials", "phone", phoneID, "error", err)
-		return sip.NewResponseFromRequest(req, 503, "Service Unavailable", nil)
+		return newResponse(req, 503, "Service Unavailable"), false
 	}
 	if err := in.verifier.Check(creds, "REGISTER", md5, sha, now); err != nil {
 		if errors.Is(err, digest.ErrStale) {
 			in.counters.challenged.Add(1)
-			return in.challenge(req, now, true)
+			return in.challenge(req, now, true), false
+		}
+		if errors.Is(err, digest.ErrReplay) {
+			// A right digest over a nonce count already used: a replay, or
+			// a retransmission that came after its response left the
+			// retransmission cache. A fresh challenge costs a replayer
+			// nothing and brings a phone back in one round trip.
+			in.counters.replays.Add(1)
+			in.log.Debug("digest replayed", "phone", phoneID)
+			return in.challenge(req, now, true), false
 		}
 		in.counters.badAuth.Add(1)
 		in.creds.forget(home, phoneID)
 		in.log.Debug("digest refused", "phone", phoneID, "error", err)
-		return sip.NewResponseFromRequest(req, 403, "Forbidden", nil)
+		return newResponse(req, 403, "Forbidden"), false
 	}
 
 	r, ok := parseBindings(req)
 	if !ok {
 		in.counters.malformed.Add(1)
-		return sip.NewResponseFromRequest(req, 400, "Bad Contact or Expires", nil)
+		return newResponse(req, 400, "Bad Contact or Expires"), false
 	}
 	r.PhoneID = phoneID
 	r.Guest = d.Outcome == admission.Guest
-	r.Transport = strings.ToLower(req.Transport())
+	r.Transport = lowerTransport(req.Transport())
 	r.Source = req.Source()
-	if ua := req.GetHeader("User-Agent"); ua != nil {
+	if ua := header(req, "User-Agent"); ua != nil {
 		r.UserAgent = ua.Value()
 	}
 	r.CallID = callID.Value()
@@ -113,19 +222,19 @@ func (in *instance) register(req *sip.Request, now time.Time) *sip.Response {
 	res, err := in.reg.Update(aor, r, now)
 	if err != nil {
 		code := registrar.StatusCode(err)
-		out := sip.NewResponseFromRequest(req, code, reasonOf(code), nil)
+		out := newResponse(req, code, reasonOf(code))
 		if code == 423 {
 			out.AppendHeader(sip.NewHeader("Min-Expires", strconv.Itoa(res.MinExpires)))
 		}
-		return out
+		return out, false
 	}
 	in.account(phoneID, d.Outcome, aor, res, r, now)
-	out := sip.NewResponseFromRequest(req, 200, "OK", nil)
+	out := newResponse(req, 200, "OK")
 	for _, b := range res.Bindings {
 		out.AppendHeader(sip.NewHeader("Contact", "<"+b.Contact+">;expires="+strconv.Itoa(b.ExpiresIn(now))))
 	}
-	out.AppendHeader(sip.NewHeader("Date", now.UTC().Format(time.RFC1123)))
-	return out
+	out.AppendHeader(sip.NewHeader("Date", httpDate(now)))
+	return out, false
 }
 
 // account keeps the local licence view and reports the registration.
@@ -139,7 +248,14 @@ func (in *instance) account(phoneID string, o admission.Outcome, aor string, res
 		in.gone(phoneID)
 		return
 	}
-	if in.reg.PhoneCount(phoneID) == 0 {
+	var expires time.Time
+	contact := ""
+	for _, b := range res.Bindings {
+		if b.PhoneID == phoneID && b.Expires.After(expires) {
+			expires, contact = b.Expires, b.Contact
+		}
+	}
+	if contact == "" && in.reg.PhoneCount(phoneID) == 0 {
 		return // a query, by a phone with no binding
 	}
 	outcome := sdk.RegHome
@@ -148,13 +264,8 @@ func (in *instance) account(phoneID string, o admission.Outcome, aor string, res
 		in.counters.guests.Add(1)
 	}
 	in.counters.registered.Add(1)
-	_ = in.view.Table().Registered(phoneID, o)
-	var expires time.Time
-	contact := ""
-	for _, b := range res.Bindings {
-		if b.PhoneID == phoneID && b.Expires.After(expires) {
-			expires, contact = b.Expires, b.Contact
-		}
+	if cur, ok := in.view.Table().Registration(phoneID); !ok || cur != o {
+		_ = in.view.Table().Registered(phoneID, o) // a refresh changes nothing: no write lock
 	}
 	reg := sdk.Registration{PhoneID: phoneID, Outcome: outcome, Contact: contact, UserAgent: r.UserAgent,
 		Transport: r.Transport, AOR: aor, Expires: expires}
@@ -178,19 +289,19 @@ func (in *instance) refuse(req *sip.Request, phoneID string, d admission.Decisio
 		case RefuseDrop:
 			return nil
 		case Refuse403:
-			return sip.NewResponseFromRequest(req, 403, "Forbidden (homed at "+d.Home+")", nil)
+			return newResponse(req, 403, "Forbidden (homed at "+d.Home+")")
 		default:
-			res := sip.NewResponseFromRequest(req, 503, "Service Unavailable (homed at "+d.Home+")", nil)
+			res := newResponse(req, 503, "Service Unavailable (homed at "+d.Home+")")
 			res.AppendHeader(sip.NewHeader("Retry-After", strconv.Itoa(int(time.Duration(in.conf.RetryAfter)/time.Second))))
 			return res
 		}
 	}
 	in.counters.unknown.Add(1)
-	return sip.NewResponseFromRequest(req, 403, "Forbidden ("+d.Reason.String()+")", nil)
+	return newResponse(req, 403, "Forbidden ("+d.Reason.String()+")")
 }
 
 func (in *instance) challenge(req *sip.Request, now time.Time, stale bool) *sip.Response {
-	res := sip.NewResponseFromRequest(req, 401, "Unauthorized", nil)
+	res := newResponse(req, 401, "Unauthorized")
 	for _, c := range in.verifier.Challenge(now, stale) {
 		res.AppendHeader(sip.NewHeader("WWW-Authenticate", c))
 	}
@@ -200,14 +311,17 @@ func (in *instance) challenge(req *sip.Request, now time.Time, stale bool) *sip.
 // parseBindings reads the Contact and Expires headers of a REGISTER.
 func parseBindings(req *sip.Request) (registrar.Request, bool) {
 	r := registrar.Request{HeaderExpires: registrar.Absent}
-	if h := req.GetHeader("Expires"); h != nil {
+	if h := header(req, "Expires"); h != nil {
 		n, err := strconv.Atoi(strings.TrimSpace(h.Value()))
 		if err != nil || n < 0 {
 			return r, false
 		}
 		r.HeaderExpires = n
 	}
-	for _, h := range req.GetHeaders("Contact") {
+	for _, h := range req.Headers() {
+		if !strings.EqualFold(h.Name(), "Contact") {
+			continue
+		}
 		c, ok := h.(*sip.ContactHeader)
 		if !ok {
 			return r, false
@@ -234,6 +348,44 @@ func parseBindings(req *sip.Request) (registrar.Request, bool) {
 		r.Contacts = append(r.Contacts, cr)
 	}
 	return r, true
+}
+
+// lowerTransport is strings.ToLower(t) without allocating for the
+// transports sipgo names.
+func lowerTransport(t string) string {
+	switch t {
+	case "UDP":
+		return "udp"
+	case "TCP":
+		return "tcp"
+	case "TLS":
+		return "tls"
+	case "WS":
+		return "ws"
+	case "WSS":
+		return "wss"
+	}
+	return strings.ToLower(t)
+}
+
+// dateCache holds the Date header value of the current second.
+var dateCache atomic.Pointer[dateValue]
+
+type dateValue struct {
+	sec int64
+	s   string
+}
+
+// httpDate is the Date header value for now (RFC 3261 §20.17: RFC 1123
+// in "GMT", not "UTC"), formatted once a second.
+func httpDate(now time.Time) string {
+	sec := now.Unix()
+	if d := dateCache.Load(); d != nil && d.sec == sec {
+		return d.s
+	}
+	d := &dateValue{sec: sec, s: now.UTC().Format("Mon, 02 Jan 2006 15:04:05 GMT")}
+	dateCache.Store(d)
+	return d.s
 }
 
 func reasonOf(code int) string {

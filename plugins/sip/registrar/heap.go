@@ -1,7 +1,11 @@
 package registrar
 
-// A min-heap of a shard's records by earliest expiry (record.next); each
-// record knows its index (record.hidx, -1 when not in the heap).
+// A min-heap of a shard's records by record.next, which is at most the
+// record's earliest expiry: Update lowers it when a binding expires
+// sooner but leaves it when the bindings expire later (a refresh), and
+// Expire, which pops records whose key has come, re-keys those with
+// bindings still live. Each record knows its index (record.hidx, -1 when
+// not in the heap).
 
 func (s *shard) less(i, j int) bool { return s.heap[i].next < s.heap[j].next }
 

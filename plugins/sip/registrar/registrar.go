@@ -534,9 +534,13 @@ func (r *Registrar) Update(aor string, req Request, now time.Time) (Result, erro
 		rec.next = next
 		sh.m[rec.aor] = rec
 		sh.heapPush(rec)
-	case n > 0:
+	case n > 0 && next < rec.next:
 		rec.next = next
 		sh.heapFix(rec.hidx)
+	case n > 0:
+		// A later expiry (a refresh) keeps the record's heap key: Expire
+		// re-keys the record when the old key comes up, so that a refresh
+		// costs no heap work.
 	}
 
 	// Phone index, under the AOR's shard lock (lock order: AOR shard, then

@@ -586,8 +586,8 @@ func checkInvariants(t *testing.T, r *Registrar) {
 					phoneAORs[e.phoneID][a]++
 				}
 			}
-			if rec.next != next {
-				t.Errorf("record %q: next %d, entries say %d", a, rec.next, next)
+			if rec.next > next { // a refresh leaves the heap key earlier: Expire re-keys
+				t.Errorf("record %q: next %d, after the earliest expiry %d", a, rec.next, next)
 			}
 			n += len(rec.entries)
 		}
