@@ -358,6 +358,44 @@ func (c *Config) PluginYAML(name string) ([]byte, error) {
 	return b, nil
 }
 
+// ProtocolEndpoints lists where the protocol plugins listen, from the
+// `listen` key of the sip and h323 sections, as "PROTOCOL:SCHEME://ADDR"
+// ("sip:udp://127.0.0.1:5060", "h323:udp://127.0.0.1:1719"). A site
+// announces them in its hello: peers forward calls there and name it as
+// alternate gatekeeper. A listen entry without a scheme is UDP.
+func (c *Config) ProtocolEndpoints() []string {
+	var out []string
+	for _, proto := range []string{"sip", "h323"} {
+		n, ok := c.Plugins[proto]
+		if !ok || n.Kind != yaml.MappingNode {
+			continue
+		}
+		var sec struct {
+			Listen yaml.Node `yaml:"listen"`
+		}
+		if n.Decode(&sec) != nil {
+			continue
+		}
+		var addrs []string
+		switch sec.Listen.Kind {
+		case yaml.ScalarNode:
+			addrs = []string{sec.Listen.Value}
+		case yaml.SequenceNode:
+			_ = sec.Listen.Decode(&addrs)
+		}
+		for _, a := range addrs {
+			if a == "" {
+				continue
+			}
+			if !strings.Contains(a, "://") {
+				a = "udp://" + a
+			}
+			out = append(out, proto+":"+a)
+		}
+	}
+	return out
+}
+
 // ValidSiteName reports why name is not a valid site name, or nil: 1 to 63
 // lowercase letters, digits and '-', starting with a letter.
 func ValidSiteName(name string) error {

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -432,6 +433,33 @@ func TestFailbackModeDefault(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := &Config{Backup: tt.backup}
 			if got := c.FailbackMode(); got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestProtocolEndpoints(t *testing.T) {
+	tests := []struct {
+		name    string
+		plugins string
+		want    []string
+	}{
+		{name: "none", plugins: "{}", want: nil},
+		{name: "sip list and h323 scalar", plugins: `
+sip: {listen: [udp://127.0.0.1:5060, tcp://127.0.0.1:5060, tls://127.0.0.1:5061]}
+h323: {listen: 127.0.0.1:1719}
+voicemail: {extension: "500"}`,
+			want: []string{"sip:udp://127.0.0.1:5060", "sip:tcp://127.0.0.1:5060", "sip:tls://127.0.0.1:5061", "h323:udp://127.0.0.1:1719"}},
+		{name: "empty sections", plugins: "sip: {}\nh323:\n", want: nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var c Config
+			if err := yaml.Unmarshal([]byte(tt.plugins), &c.Plugins); err != nil {
+				t.Fatal(err)
+			}
+			if got := c.ProtocolEndpoints(); !slices.Equal(got, tt.want) {
 				t.Errorf("got %q, want %q", got, tt.want)
 			}
 		})

@@ -3,6 +3,7 @@ package site
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/rallyvoip/rally/core/backupstore"
@@ -184,9 +185,15 @@ func (s *Site) updatePeerView(peer string) {
 		BackedUp: s.cfg.BacksUpSite(peer) && s.backups.Full(peer),
 		State:    m.State(),
 		Failback: m.Config().Failback,
+		// The peer's own backup claim and endpoints come with its hello.
+		BacksUpSelf: s.cfg.BackedUpBy() == peer,
 	}
 	if tr := s.fed.Tracker(peer); tr != nil {
 		snap := tr.Snapshot()
+		if snap.Remote != nil {
+			view.Endpoints = slices.Clone(snap.Remote.GetEndpoints())
+			view.Backup = snap.Remote.GetBackupSite()
+		}
 		for proto, h := range snap.Plugins {
 			if h != federationv1.PluginHealth_PLUGIN_HEALTH_DOWN {
 				continue

@@ -167,7 +167,8 @@ func (s *Site) resetHomePhones(home string, entries []admission.PhoneEntry) erro
 
 func peerViewEqual(a, b admission.PeerView) bool {
 	return a.Site == b.Site && a.BackedUp == b.BackedUp && a.State == b.State &&
-		a.Failback == b.Failback && maps.Equal(a.ProtocolDown, b.ProtocolDown)
+		a.Failback == b.Failback && maps.Equal(a.ProtocolDown, b.ProtocolDown) &&
+		slices.Equal(a.Endpoints, b.Endpoints) && a.Backup == b.Backup && a.BacksUpSelf == b.BacksUpSelf
 }
 
 // ---- the host service (pluginhost.Backend) ----------------------------------

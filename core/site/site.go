@@ -328,6 +328,7 @@ func (s *Site) hello() *federationv1.Hello {
 		BacksUp:        slices.Clone(s.cfg.BacksUp),
 		FederationAddr: s.advertisedAddr(),
 		Protocols:      s.protocols(),
+		Endpoints:      s.cfg.ProtocolEndpoints(),
 	}
 	if b := s.cfg.Backup; b != nil {
 		h.BackupSite = b.Site

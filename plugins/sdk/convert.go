@@ -206,6 +206,9 @@ func peerToProto(v admission.PeerView) *pluginv1.PeerView {
 		State:        v.State,
 		Failback:     v.Failback,
 		ProtocolDown: down,
+		Endpoints:    slices.Clone(v.Endpoints),
+		Backup:       v.Backup,
+		BacksUpSelf:  v.BacksUpSelf,
 	}
 }
 
@@ -223,6 +226,9 @@ func peerFromProto(v *pluginv1.PeerView) admission.PeerView {
 		State:        v.GetState(),
 		Failback:     v.GetFailback(),
 		ProtocolDown: down,
+		Endpoints:    slices.Clone(v.GetEndpoints()),
+		Backup:       v.GetBackup(),
+		BacksUpSelf:  v.GetBacksUpSelf(),
 	}
 }
 

@@ -17,6 +17,7 @@ package admission
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	federationv1 "github.com/rallyvoip/rally/proto/rally/federation/v1"
 )
@@ -193,6 +194,33 @@ type PeerView struct {
 	// its daemon lives (DESIGN §1.2). The core sets it only once it has
 	// declared that protocol down (debounced like a peer failure).
 	ProtocolDown map[federationv1.Protocol]bool
+	// Endpoints are the endpoints the peer's plugins listen on, from its
+	// hello, such as "sip:udp://127.0.0.2:5060" (see [Endpoint]). Admission
+	// does not use them; plugins route calls and name alternate
+	// gatekeepers with them.
+	Endpoints []string
+	// Backup is the site that backs the peer up, "" for none.
+	Backup string
+	// BacksUpSelf is true when the peer is this site's own backup.
+	BacksUpSelf bool
+}
+
+// Endpoint returns the first of the peer's endpoints for protocol
+// ("sip", "h323") and transport ("udp", "tcp", "tls"; "" for any), as the
+// transport and the host:port; ok is false when the peer has none.
+func (v PeerView) Endpoint(protocol, transport string) (scheme, addr string, ok bool) {
+	for _, ep := range v.Endpoints {
+		p, rest, found := strings.Cut(ep, ":")
+		if !found || p != protocol {
+			continue
+		}
+		sc, a, found := strings.Cut(rest, "://")
+		if !found || a == "" || (transport != "" && sc != transport) {
+			continue
+		}
+		return sc, a, true
+	}
+	return "", "", false
 }
 
 // Decide is the admission rule. It is pure: the same inputs give the same

@@ -177,3 +177,24 @@ func TestPhysical(t *testing.T) {
 		})
 	}
 }
+
+func TestPeerViewEndpoint(t *testing.T) {
+	v := PeerView{Site: "paris", Endpoints: []string{"bogus", "sip:tcp://", "sip:udp://127.0.0.2:5060", "sip:tls://127.0.0.2:5061", "h323:udp://127.0.0.2:1719"}}
+	tests := []struct {
+		protocol, transport string
+		scheme, addr        string
+		ok                  bool
+	}{
+		{"sip", "", "udp", "127.0.0.2:5060", true},
+		{"sip", "tls", "tls", "127.0.0.2:5061", true},
+		{"sip", "tcp", "", "", false},
+		{"h323", "", "udp", "127.0.0.2:1719", true},
+		{"mgcp", "", "", "", false},
+	}
+	for _, tt := range tests {
+		scheme, addr, ok := v.Endpoint(tt.protocol, tt.transport)
+		if scheme != tt.scheme || addr != tt.addr || ok != tt.ok {
+			t.Errorf("Endpoint(%q, %q) = %q, %q, %v; want %q, %q, %v", tt.protocol, tt.transport, scheme, addr, ok, tt.scheme, tt.addr, tt.ok)
+		}
+	}
+}

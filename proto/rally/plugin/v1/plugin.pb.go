@@ -831,12 +831,21 @@ func (x *PhoneEntry) GetProtocol() v1.Protocol {
 
 // PeerView is what admission needs of a peer.
 type PeerView struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Site          string                 `protobuf:"bytes,1,opt,name=site,proto3" json:"site,omitempty"`
-	BackedUp      bool                   `protobuf:"varint,2,opt,name=backed_up,json=backedUp,proto3" json:"backed_up,omitempty"`
-	State         string                 `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
-	Failback      string                 `protobuf:"bytes,4,opt,name=failback,proto3" json:"failback,omitempty"`
-	ProtocolDown  []v1.Protocol          `protobuf:"varint,5,rep,packed,name=protocol_down,json=protocolDown,proto3,enum=rally.federation.v1.Protocol" json:"protocol_down,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Site         string                 `protobuf:"bytes,1,opt,name=site,proto3" json:"site,omitempty"`
+	BackedUp     bool                   `protobuf:"varint,2,opt,name=backed_up,json=backedUp,proto3" json:"backed_up,omitempty"`
+	State        string                 `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
+	Failback     string                 `protobuf:"bytes,4,opt,name=failback,proto3" json:"failback,omitempty"`
+	ProtocolDown []v1.Protocol          `protobuf:"varint,5,rep,packed,name=protocol_down,json=protocolDown,proto3,enum=rally.federation.v1.Protocol" json:"protocol_down,omitempty"`
+	// endpoints the peer's plugins listen on, from its hello, such as
+	// "sip:udp://127.0.0.2:5060" or "h323:udp://127.0.0.2:1719": where calls
+	// to users registered there are forwarded, and the alternate gatekeeper.
+	Endpoints []string `protobuf:"bytes,6,rep,name=endpoints,proto3" json:"endpoints,omitempty"`
+	// backup is the site that backs the peer up ("" for none), from its hello.
+	Backup string `protobuf:"bytes,7,opt,name=backup,proto3" json:"backup,omitempty"`
+	// backs_up_self is true when the peer is this site's own backup: where
+	// this site's phones go when it fails.
+	BacksUpSelf   bool `protobuf:"varint,8,opt,name=backs_up_self,json=backsUpSelf,proto3" json:"backs_up_self,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -904,6 +913,27 @@ func (x *PeerView) GetProtocolDown() []v1.Protocol {
 		return x.ProtocolDown
 	}
 	return nil
+}
+
+func (x *PeerView) GetEndpoints() []string {
+	if x != nil {
+		return x.Endpoints
+	}
+	return nil
+}
+
+func (x *PeerView) GetBackup() string {
+	if x != nil {
+		return x.Backup
+	}
+	return ""
+}
+
+func (x *PeerView) GetBacksUpSelf() bool {
+	if x != nil {
+		return x.BacksUpSelf
+	}
+	return false
 }
 
 // ViewSnapshot replaces the plugin's whole view.
@@ -1656,13 +1686,16 @@ const file_rally_plugin_v1_plugin_proto_rawDesc = "" +
 	"\x04user\x18\x02 \x01(\tR\x04user\x12\x12\n" +
 	"\x04home\x18\x03 \x01(\tR\x04home\x122\n" +
 	"\x04kind\x18\x04 \x01(\x0e2\x1e.rally.federation.v1.PhoneKindR\x04kind\x129\n" +
-	"\bprotocol\x18\x05 \x01(\x0e2\x1d.rally.federation.v1.ProtocolR\bprotocol\"\xb1\x01\n" +
+	"\bprotocol\x18\x05 \x01(\x0e2\x1d.rally.federation.v1.ProtocolR\bprotocol\"\x8b\x02\n" +
 	"\bPeerView\x12\x12\n" +
 	"\x04site\x18\x01 \x01(\tR\x04site\x12\x1b\n" +
 	"\tbacked_up\x18\x02 \x01(\bR\bbackedUp\x12\x14\n" +
 	"\x05state\x18\x03 \x01(\tR\x05state\x12\x1a\n" +
 	"\bfailback\x18\x04 \x01(\tR\bfailback\x12B\n" +
-	"\rprotocol_down\x18\x05 \x03(\x0e2\x1d.rally.federation.v1.ProtocolR\fprotocolDown\"\xa4\x01\n" +
+	"\rprotocol_down\x18\x05 \x03(\x0e2\x1d.rally.federation.v1.ProtocolR\fprotocolDown\x12\x1c\n" +
+	"\tendpoints\x18\x06 \x03(\tR\tendpoints\x12\x16\n" +
+	"\x06backup\x18\a \x01(\tR\x06backup\x12\"\n" +
+	"\rbacks_up_self\x18\b \x01(\bR\vbacksUpSelf\"\xa4\x01\n" +
 	"\fViewSnapshot\x12\x12\n" +
 	"\x04site\x18\x01 \x01(\tR\x04site\x12\x1a\n" +
 	"\blicenses\x18\x02 \x01(\rR\blicenses\x123\n" +
