@@ -186,11 +186,11 @@ func registrationFromProto(r *pluginv1.ReportRegistrationRequest) Registration {
 }
 
 func phoneToProto(p admission.PhoneEntry) *pluginv1.PhoneEntry {
-	return &pluginv1.PhoneEntry{Id: p.ID, User: p.User, Home: p.Home, Kind: p.Kind, Protocol: p.Protocol}
+	return &pluginv1.PhoneEntry{Id: p.ID, User: p.User, Home: p.Home, Kind: p.Kind, Protocol: p.Protocol, HotdeskUser: p.HotDeskUser}
 }
 
 func phoneFromProto(p *pluginv1.PhoneEntry) admission.PhoneEntry {
-	return admission.PhoneEntry{ID: p.GetId(), User: p.GetUser(), Home: p.GetHome(), Kind: p.GetKind(), Protocol: p.GetProtocol()}
+	return admission.PhoneEntry{ID: p.GetId(), User: p.GetUser(), Home: p.GetHome(), Kind: p.GetKind(), Protocol: p.GetProtocol(), HotDeskUser: p.GetHotdeskUser()}
 }
 
 func peerToProto(v admission.PeerView) *pluginv1.PeerView {

@@ -21,7 +21,7 @@ import (
 
 func TestViewUpdateRoundTrip(t *testing.T) {
 	sip, h323 := federationv1.Protocol_PROTOCOL_SIP, federationv1.Protocol_PROTOCOL_H323
-	phone := admission.PhoneEntry{ID: "301", User: "301", Home: "paris", Kind: federationv1.PhoneKind_PHONE_KIND_SOFTPHONE, Protocol: h323}
+	phone := admission.PhoneEntry{ID: "301", User: "301", Home: "paris", Kind: federationv1.PhoneKind_PHONE_KIND_SOFTPHONE, Protocol: h323, HotDeskUser: "305"}
 	peer := admission.PeerView{Site: "paris", BackedUp: true, State: admission.StateFailbackPending, Failback: admission.FailbackManual,
 		ProtocolDown: map[federationv1.Protocol]bool{sip: true, h323: true},
 		Endpoints:    []string{"sip:udp://127.0.0.2:5060", "h323:udp://127.0.0.2:1719"}, Backup: "london", BacksUpSelf: true}

@@ -172,6 +172,19 @@ type PhoneEntry struct {
 	Home     string
 	Kind     federationv1.PhoneKind
 	Protocol federationv1.Protocol
+	// HotDeskUser is the extension of a user hot-desked on the phone
+	// (DESIGN §1.9), "" when none. The core sets it only for phones homed
+	// at this site: a guest serves its base extension. Admission ignores it.
+	HotDeskUser string
+}
+
+// ServedUser is the extension the phone serves now: the hot-desked user
+// if any, else its base user.
+func (p PhoneEntry) ServedUser() string {
+	if p.HotDeskUser != "" {
+		return p.HotDeskUser
+	}
+	return p.User
 }
 
 // Physical reports whether the phone is a physical phone, not a softphone

@@ -754,12 +754,17 @@ func (*WatchViewRequest) Descriptor() ([]byte, []int) {
 
 // PhoneEntry is what admission needs of a phone.
 type PhoneEntry struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	User          string                 `protobuf:"bytes,2,opt,name=user,proto3" json:"user,omitempty"`
-	Home          string                 `protobuf:"bytes,3,opt,name=home,proto3" json:"home,omitempty"`
-	Kind          v1.PhoneKind           `protobuf:"varint,4,opt,name=kind,proto3,enum=rally.federation.v1.PhoneKind" json:"kind,omitempty"`
-	Protocol      v1.Protocol            `protobuf:"varint,5,opt,name=protocol,proto3,enum=rally.federation.v1.Protocol" json:"protocol,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Id       string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	User     string                 `protobuf:"bytes,2,opt,name=user,proto3" json:"user,omitempty"`
+	Home     string                 `protobuf:"bytes,3,opt,name=home,proto3" json:"home,omitempty"`
+	Kind     v1.PhoneKind           `protobuf:"varint,4,opt,name=kind,proto3,enum=rally.federation.v1.PhoneKind" json:"kind,omitempty"`
+	Protocol v1.Protocol            `protobuf:"varint,5,opt,name=protocol,proto3,enum=rally.federation.v1.Protocol" json:"protocol,omitempty"`
+	// hotdesk_user is the extension of a user hot-desked on this phone
+	// (DESIGN §1.9), "" when none. The host sets it only for phones homed at
+	// this site: a guest phone serves its base extension (the hot-desked
+	// user is logged out of it at failover).
+	HotdeskUser   string `protobuf:"bytes,6,opt,name=hotdesk_user,json=hotdeskUser,proto3" json:"hotdesk_user,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -827,6 +832,13 @@ func (x *PhoneEntry) GetProtocol() v1.Protocol {
 		return x.Protocol
 	}
 	return v1.Protocol(0)
+}
+
+func (x *PhoneEntry) GetHotdeskUser() string {
+	if x != nil {
+		return x.HotdeskUser
+	}
+	return ""
 }
 
 // PeerView is what admission needs of a peer.
@@ -1679,14 +1691,15 @@ const file_rally_plugin_v1_plugin_proto_rawDesc = "" +
 	"\x11GetHealthResponse\x12/\n" +
 	"\x06health\x18\x01 \x01(\x0e2\x17.rally.plugin.v1.HealthR\x06health\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\"\x12\n" +
-	"\x10WatchViewRequest\"\xb3\x01\n" +
+	"\x10WatchViewRequest\"\xd6\x01\n" +
 	"\n" +
 	"PhoneEntry\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04user\x18\x02 \x01(\tR\x04user\x12\x12\n" +
 	"\x04home\x18\x03 \x01(\tR\x04home\x122\n" +
 	"\x04kind\x18\x04 \x01(\x0e2\x1e.rally.federation.v1.PhoneKindR\x04kind\x129\n" +
-	"\bprotocol\x18\x05 \x01(\x0e2\x1d.rally.federation.v1.ProtocolR\bprotocol\"\x8b\x02\n" +
+	"\bprotocol\x18\x05 \x01(\x0e2\x1d.rally.federation.v1.ProtocolR\bprotocol\x12!\n" +
+	"\fhotdesk_user\x18\x06 \x01(\tR\vhotdeskUser\"\x8b\x02\n" +
 	"\bPeerView\x12\x12\n" +
 	"\x04site\x18\x01 \x01(\tR\x04site\x12\x1b\n" +
 	"\tbacked_up\x18\x02 \x01(\bR\bbackedUp\x12\x14\n" +
