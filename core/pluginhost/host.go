@@ -31,6 +31,10 @@ type Backend interface {
 	// Registrations lists the registrations held for protocol, for a
 	// restarted plugin to restore.
 	Registrations(protocol string) []sdk.Registration
+	// Credentials lists the HA1 values of every phone of home ("" or this
+	// site for its own); a home whose records are not held wraps
+	// sdk.ErrNotFound.
+	Credentials(home string) ([]sdk.Credentials, error)
 }
 
 // hostAdapter serves a Backend to one plugin instance as sdk.Host. Its
@@ -100,6 +104,10 @@ func (h *hostAdapter) ReportRegistration(_ context.Context, r sdk.Registration) 
 
 func (h *hostAdapter) ListRegistrations(_ context.Context, protocol string) ([]sdk.Registration, error) {
 	return h.b.Registrations(protocol), nil
+}
+
+func (h *hostAdapter) ListCredentials(_ context.Context, home string) ([]sdk.Credentials, error) {
+	return h.b.Credentials(home)
 }
 
 func (h *hostAdapter) ReportCallState(_ context.Context, phoneID string, busy bool) error {

@@ -123,6 +123,8 @@ func (b *backend) ReportRegistration(r sdk.Registration) (bool, string) {
 	return true, ""
 }
 
+func (b *backend) Credentials(string) ([]sdk.Credentials, error) { return nil, sdk.ErrNotFound }
+
 func (b *backend) Registrations(string) []sdk.Registration {
 	b.mu.Lock()
 	defer b.mu.Unlock()

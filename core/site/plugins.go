@@ -234,6 +234,40 @@ func (h *hostBackend) GetRecord(home, key string) (*federationv1.Record, error) 
 	return r, nil
 }
 
+// Credentials lists the HA1 values of the phones of home: this site's own
+// (home "" or this site) or the full backup records it holds of a peer.
+// The redacted index of a peer it does not back up has none: that is an
+// error, as is a home it holds nothing of.
+func (h *hostBackend) Credentials(home string) ([]sdk.Credentials, error) {
+	s := h.site()
+	cred := func(r *federationv1.Record) sdk.Credentials {
+		p := r.GetPhone()
+		return sdk.Credentials{PhoneID: p.GetId(), HA1MD5: p.GetHa1Md5(), HA1SHA256: p.GetHa1Sha256()}
+	}
+	if home == "" || home == s.cfg.Site {
+		phones, err := s.dir.List(directory.KindPhone)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]sdk.Credentials, 0, len(phones))
+		for _, r := range phones {
+			out = append(out, cred(r))
+		}
+		return out, nil
+	}
+	if !s.backups.Full(home) {
+		return nil, fmt.Errorf("%w: no backup records of %s with credentials", sdk.ErrNotFound, home)
+	}
+	var out []sdk.Credentials
+	s.backups.Each(home, func(r *federationv1.Record) bool {
+		if r.GetPhone() != nil {
+			out = append(out, cred(r))
+		}
+		return true
+	})
+	return out, nil
+}
+
 // ReportRegistration keeps the licence and guest accounting of the
 // admission table, the physical-phone trigger of the home's resilience
 // (DESIGN §1.4) and the registrations `rally phones` lists. A home

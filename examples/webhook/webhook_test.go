@@ -202,6 +202,10 @@ func (nullHost) ListRegistrations(context.Context, string) ([]sdk.Registration, 
 	return nil, nil
 }
 
+func (nullHost) ListCredentials(context.Context, string) ([]sdk.Credentials, error) {
+	return nil, sdk.ErrNotFound
+}
+
 func (nullHost) ReportRegistration(context.Context, sdk.Registration) (bool, string, error) {
 	return true, "", nil
 }

@@ -195,6 +195,29 @@ func (s *hostServer) ListRegistrations(ctx context.Context, req *pluginv1.ListRe
 	return resp, nil
 }
 
+// credentialsBatch is how many phones' credentials one message of
+// ListCredentials carries (about 130 KB).
+const credentialsBatch = 1000
+
+func (s *hostServer) ListCredentials(req *pluginv1.ListCredentialsRequest, stream pluginv1.HostService_ListCredentialsServer) error {
+	creds, err := s.get().ListCredentials(stream.Context(), req.GetHomeSite())
+	if err != nil {
+		return toStatus(err)
+	}
+	for len(creds) > 0 {
+		n := min(len(creds), credentialsBatch)
+		resp := &pluginv1.ListCredentialsResponse{Credentials: make([]*pluginv1.PhoneCredentials, 0, n)}
+		for _, c := range creds[:n] {
+			resp.Credentials = append(resp.Credentials, &pluginv1.PhoneCredentials{PhoneId: c.PhoneID, Ha1Md5: c.HA1MD5, Ha1Sha256: c.HA1SHA256})
+		}
+		if err := stream.Send(resp); err != nil {
+			return err
+		}
+		creds = creds[n:]
+	}
+	return nil
+}
+
 func (s *hostServer) ReportCallState(ctx context.Context, req *pluginv1.ReportCallStateRequest) (*pluginv1.ReportCallStateResponse, error) {
 	if req.GetPhoneId() == "" {
 		return nil, status.Error(codes.InvalidArgument, "sdk: call state without a phone id")

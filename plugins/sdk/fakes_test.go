@@ -2,6 +2,10 @@ package sdk_test
 
 import (
 	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -188,6 +192,32 @@ func (h *fakeHost) GetRecord(ctx context.Context, home, key string) (*federation
 		return nil, nil // the shim must turn this into ErrNotFound
 	}
 	return r, nil
+}
+
+// ListCredentials lists the phones among records of home, sorted by key;
+// a home with no records is not held.
+func (h *fakeHost) ListCredentials(ctx context.Context, home string) ([]sdk.Credentials, error) {
+	if err := h.failure(); err != nil {
+		return nil, err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	keys := slices.SortedFunc(maps.Keys(h.records), func(a, b [2]string) int { return strings.Compare(a[1], b[1]) })
+	var out []sdk.Credentials
+	held := false
+	for _, k := range keys {
+		if k[0] != home {
+			continue
+		}
+		held = true
+		if p := h.records[k].GetPhone(); p != nil {
+			out = append(out, sdk.Credentials{PhoneID: p.GetId(), HA1MD5: p.GetHa1Md5(), HA1SHA256: p.GetHa1Sha256()})
+		}
+	}
+	if !held {
+		return nil, fmt.Errorf("%w: home %q", sdk.ErrNotFound, home)
+	}
+	return out, nil
 }
 
 func (h *fakeHost) ReportRegistration(ctx context.Context, r sdk.Registration) (bool, string, error) {

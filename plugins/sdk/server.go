@@ -175,6 +175,26 @@ func (h *hostClient) ListRegistrations(ctx context.Context, protocol string) ([]
 	return out, nil
 }
 
+func (h *hostClient) ListCredentials(ctx context.Context, home string) ([]Credentials, error) {
+	stream, err := h.client.ListCredentials(ctx, &pluginv1.ListCredentialsRequest{HomeSite: home})
+	if err != nil {
+		return nil, fromStatus(ctx, err)
+	}
+	var out []Credentials
+	for {
+		r, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fromStatus(ctx, err)
+		}
+		for _, c := range r.GetCredentials() {
+			out = append(out, Credentials{PhoneID: c.GetPhoneId(), HA1MD5: c.GetHa1Md5(), HA1SHA256: c.GetHa1Sha256()})
+		}
+	}
+}
+
 func (h *hostClient) ReportCallState(ctx context.Context, phoneID string, busy bool) error {
 	_, err := h.client.ReportCallState(ctx, &pluginv1.ReportCallStateRequest{PhoneId: phoneID, Busy: busy})
 	return fromStatus(ctx, err)

@@ -329,6 +329,33 @@ func TestHostCalls(t *testing.T) {
 			},
 		},
 		{
+			name: "credentials in bulk, in batches",
+			setup: func(h *fakeHost) {
+				for i := range 2500 {
+					id := fmt.Sprintf("p%05d", i)
+					h.records[[2]string{"paris", "phone/" + id}] = &federationv1.Record{Key: "phone/" + id, HomeSite: "paris",
+						Body: &federationv1.Record_Phone{Phone: &federationv1.Phone{Id: id, Ha1Md5: "md5-" + id, Ha1Sha256: "sha-" + id}}}
+				}
+				h.records[[2]string{"paris", "user/201"}] = &federationv1.Record{Key: "user/201", HomeSite: "paris",
+					Body: &federationv1.Record_User{User: &federationv1.User{Extension: "201"}}}
+			},
+			run: func(t *testing.T, ctx context.Context, host sdk.Host, h *fakeHost) {
+				creds, err := host.ListCredentials(ctx, "paris")
+				if err != nil || len(creds) != 2500 {
+					t.Fatalf("ListCredentials(paris) = %d, %v; want 2500", len(creds), err)
+				}
+				for i, c := range creds {
+					id := fmt.Sprintf("p%05d", i)
+					if c != (sdk.Credentials{PhoneID: id, HA1MD5: "md5-" + id, HA1SHA256: "sha-" + id}) {
+						t.Fatalf("credentials %d = %+v", i, c)
+					}
+				}
+				if _, err := host.ListCredentials(ctx, "rome"); !errors.Is(err, sdk.ErrNotFound) {
+					t.Fatalf("ListCredentials(rome) = %v, want ErrNotFound", err)
+				}
+			},
+		},
+		{
 			name:  "a refused registration comes back with its reason",
 			setup: func(h *fakeHost) { h.reason = "over_capacity" },
 			run: func(t *testing.T, ctx context.Context, host sdk.Host, h *fakeHost) {

@@ -198,4 +198,18 @@ type Host interface {
 	// ListRegistrations returns the registrations the host holds for
 	// protocol ("sip", "h323"): a restarted plugin restores them.
 	ListRegistrations(ctx context.Context, protocol string) ([]Registration, error)
+	// ListCredentials returns the HA1 values of every phone of home (""
+	// for this site's own, else a peer whose backup records this site
+	// holds): a plugin loads them in bulk rather than one GetRecord per
+	// phone. A home whose records are not held is an error wrapping
+	// ErrNotFound.
+	ListCredentials(ctx context.Context, home string) ([]Credentials, error)
+}
+
+// Credentials are a phone's digest HA1 values in hex (MD5 and SHA-256,
+// either may be empty), never its password.
+type Credentials struct {
+	PhoneID   string
+	HA1MD5    string
+	HA1SHA256 string
 }

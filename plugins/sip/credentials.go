@@ -8,12 +8,16 @@ import (
 	"time"
 
 	"github.com/rallyvoip/rally/plugins/sdk"
+	"github.com/rallyvoip/rally/plugins/sdk/admission"
 )
 
-// credentials caches the HA1 values of phones, fetched from the host once
-// per phone (its own directory, or the held backup records of its home), so
-// that refreshes never wait for a round trip. An entry is refetched after
-// ttl, which bounds how long a changed password takes to apply.
+// credentials caches the HA1 values of phones (this site's own, or the held
+// backup records of their home), so that registrations never wait for a
+// round trip. They are loaded in bulk (loadLoop: this site's phones at
+// start, a home's when it fails over, all of them again every reload), and
+// looked up one by one only for a phone the bulk loads missed. An entry is
+// refetched after ttl, which bounds how long a changed password takes to
+// apply.
 type credentials struct {
 	host sdk.Host
 	ttl  time.Duration
@@ -42,8 +46,16 @@ type ha1Entry struct {
 	fetched     time.Time
 }
 
+// credentialsTTL is how long a cached entry is used; credentialsReload how
+// often the bulk loads run again (well within the TTL, so that a phone of
+// a loaded home never waits for a look-up).
+const (
+	credentialsTTL    = time.Minute
+	credentialsReload = 20 * time.Second
+)
+
 func newCredentials(host sdk.Host) *credentials {
-	c := &credentials{host: host, ttl: time.Minute, seed: maphash.MakeSeed()}
+	c := &credentials{host: host, ttl: credentialsTTL, seed: maphash.MakeSeed()}
 	for i := range c.shards {
 		c.shards[i].m = make(map[credKey]ha1Entry)
 	}
@@ -91,4 +103,77 @@ func (c *credentials) get(home, phoneID string, now time.Time) (md5, sha256 stri
 		return "", "", false
 	}
 	return e.md5, e.sha256, true
+}
+
+// load fetches the HA1 values of every phone of home ("" for this site) in
+// one stream and caches them; it returns how many.
+func (c *credentials) load(ctx context.Context, home string, now time.Time) (int, error) {
+	all, err := c.host.ListCredentials(ctx, home)
+	if err != nil {
+		return 0, fmt.Errorf("sip: credentials of %q: %w", home, err)
+	}
+	for _, cr := range all {
+		sh := c.shard(cr.PhoneID)
+		sh.mu.Lock()
+		sh.m[credKey{home, cr.PhoneID}] = ha1Entry{md5: cr.HA1MD5, sha256: cr.HA1SHA256, fetched: now}
+		sh.mu.Unlock()
+	}
+	return len(all), nil
+}
+
+// guestHomes are the homes whose phones this site may admit as guests now:
+// backed-up peers in failover, or failing back (a busy guest still
+// refreshes in graceful mode).
+func guestHomes(t *admission.Table) []string {
+	var out []string
+	for _, p := range t.Peers() {
+		if p.BackedUp && (p.State == admission.StateFailover || p.State == admission.StateFailbackPending) {
+			out = append(out, p.Site)
+		}
+	}
+	return out
+}
+
+// loadLoop keeps the cache loaded in bulk until ctx ends: this site's
+// phones and those of every guest home, at once (once the view is ready)
+// and every credentialsReload, and a home as soon as failover names it
+// (a storm of its phones is about to knock).
+func (in *instance) loadLoop(ctx context.Context, failover <-chan string) {
+	select {
+	case <-in.view.Ready():
+	case <-ctx.Done():
+		return
+	}
+	load := func(home string) {
+		lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		t0 := time.Now()
+		n, err := in.creds.load(lctx, home, t0)
+		if err != nil {
+			if ctx.Err() == nil {
+				in.log.Warn("credentials not loaded in bulk", "home", home, "error", err)
+			}
+			return
+		}
+		in.log.Debug("credentials loaded", "home", home, "phones", n, "took", time.Since(t0))
+	}
+	loadAll := func() {
+		load("")
+		for _, h := range guestHomes(in.view.Table()) {
+			load(h)
+		}
+	}
+	loadAll()
+	t := time.NewTicker(credentialsReload)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			loadAll()
+		case home := <-failover:
+			load(home)
+		}
+	}
 }

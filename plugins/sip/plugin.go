@@ -16,6 +16,7 @@ import (
 	"github.com/emiago/sipgo"
 
 	"github.com/rallyvoip/rally/plugins/sdk"
+	"github.com/rallyvoip/rally/plugins/sdk/admission"
 	"github.com/rallyvoip/rally/plugins/sip/digest"
 	"github.com/rallyvoip/rally/plugins/sip/registrar"
 )
@@ -74,9 +75,24 @@ func (p *Plugin) Configure(ctx context.Context, cfg sdk.Config, host sdk.Host) (
 	return out, nil
 }
 
-// HandleEvent reacts to site events. Admission already follows the view;
-// nothing else is needed yet.
-func (p *Plugin) HandleEvent(context.Context, sdk.Event) error { return nil }
+// HandleEvent reacts to site events. Admission follows the view; a peer
+// entering failover has the credentials of its phones loaded in bulk
+// before the storm of them knocks.
+func (p *Plugin) HandleEvent(_ context.Context, e sdk.Event) error {
+	if e.Kind != sdk.EventPeerState || e.To != admission.StateFailover {
+		return nil
+	}
+	p.mu.Lock()
+	in := p.running
+	p.mu.Unlock()
+	if in != nil {
+		select {
+		case in.failover <- e.Peer:
+		default: // a load is pending already; the periodic one follows
+		}
+	}
+	return nil
+}
 
 // Health is serving once configured with its listeners up.
 func (p *Plugin) Health(context.Context) (sdk.Health, error) {
@@ -115,14 +131,16 @@ type instance struct {
 	reg       *registrar.Registrar
 	creds     *credentials
 	reports   *reporter
-	counters  counters
-	ua        *sipgo.UserAgent
-	srv       *sipgo.Server
-	udp       []*udpServer   // the lean UDP path (udp.go); TCP is sipgo's
-	tcp       []net.Listener // closed by stop: sipgo's Close leaves them open
-	cancel    context.CancelFunc
-	wg        sync.WaitGroup
-	failed    atomic.Pointer[error]
+	// failover names homes that just failed over (HandleEvent → loadLoop)
+	failover chan string
+	counters counters
+	ua       *sipgo.UserAgent
+	srv      *sipgo.Server
+	udp      []*udpServer   // the lean UDP path (udp.go); TCP is sipgo's
+	tcp      []net.Listener // closed by stop: sipgo's Close leaves them open
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	failed   atomic.Pointer[error]
 }
 
 func start(log *slog.Logger, cfg sdk.Config, conf Config, eps []Endpoint, host sdk.Host) (*instance, error) {
@@ -140,10 +158,11 @@ func start(log *slog.Logger, cfg sdk.Config, conf Config, eps []Endpoint, host s
 		view: sdk.NewView(cfg.Site),
 		verifier: digest.NewVerifier(cfg.SIPDomain, secret, time.Duration(conf.NonceLifetime),
 			digest.WithAlgorithms(conf.Algorithms...)),
-		reg:     reg,
-		creds:   newCredentials(host),
-		reports: newReporter(host, log),
-		cancel:  cancel,
+		reg:      reg,
+		creds:    newCredentials(host),
+		reports:  newReporter(host, log),
+		failover: make(chan string, 4),
+		cancel:   cancel,
 	}
 	in.view.SetLogger(log)
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent("rally"), sipgo.WithUserAgentHostname(cfg.SIPDomain))
@@ -207,6 +226,8 @@ func start(log *slog.Logger, cfg sdk.Config, conf Config, eps []Endpoint, host s
 	}()
 	go func() { defer in.wg.Done(); in.reports.run(ctx) }()
 	go func() { defer in.wg.Done(); in.expireLoop(ctx) }()
+	in.wg.Add(1)
+	go func() { defer in.wg.Done(); in.loadLoop(ctx, in.failover) }()
 	in.wg.Add(1)
 	go func() {
 		defer in.wg.Done()

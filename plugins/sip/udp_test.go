@@ -38,9 +38,12 @@ const (
 // udpTestHost is a Host with a fixed directory: phone "2001" (user 201,
 // password "pw-2001") and phone "2002" (user 202), both homed here.
 type udpTestHost struct {
-	getRecords atomic.Int64
-	mu         sync.Mutex
-	reports    []sdk.Registration
+	getRecords      atomic.Int64
+	listCredentials atomic.Int64
+	mu              sync.Mutex
+	reports         []sdk.Registration
+	// listedHomes are the homes ListCredentials was asked for, in order
+	listedHomes []string
 }
 
 var udpTestPhones = []struct{ id, user, password string }{{"2001", "201", "pw-2001"}, {"2002", "202", "pw-2002"}}
@@ -76,6 +79,21 @@ func (h *udpTestHost) ReportRegistration(_ context.Context, r sdk.Registration) 
 }
 
 func (h *udpTestHost) ReportCallState(context.Context, string, bool) error { return nil }
+
+func (h *udpTestHost) ListCredentials(_ context.Context, home string) ([]sdk.Credentials, error) {
+	h.listCredentials.Add(1)
+	h.mu.Lock()
+	h.listedHomes = append(h.listedHomes, home)
+	h.mu.Unlock()
+	if home != "" {
+		return nil, fmt.Errorf("%w: %s", sdk.ErrNotFound, home)
+	}
+	var out []sdk.Credentials
+	for _, p := range udpTestPhones {
+		out = append(out, sdk.Credentials{PhoneID: p.id, HA1MD5: digest.HA1(digest.MD5, p.id, udpTestRealm, p.password)})
+	}
+	return out, nil
+}
 
 func (h *udpTestHost) ListRegistrations(context.Context, string) ([]sdk.Registration, error) {
 	return nil, nil
@@ -297,7 +315,7 @@ func TestUDPRegisterSipgoClient(t *testing.T) {
 			}
 		})
 	}
-	if host.getRecords.Load() == 0 {
+	if host.getRecords.Load()+host.listCredentials.Load() == 0 {
 		t.Fatal("credentials never fetched from the host")
 	}
 }

@@ -3,6 +3,7 @@ package admission
 import (
 	"fmt"
 	"maps"
+	"slices"
 	"sync"
 
 	federationv1 "github.com/rallyvoip/rally/proto/rally/federation/v1"
@@ -147,6 +148,7 @@ func (t *Table) SetPeer(v PeerView) error {
 		return fmt.Errorf("set peer: %w", ErrEmptySite)
 	}
 	v.ProtocolDown = cloneDown(v.ProtocolDown)
+	v.Endpoints = slices.Clone(v.Endpoints)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.peers[v.Site] = &v
@@ -161,6 +163,17 @@ func (t *Table) RemovePeer(site string) {
 	delete(t.peers, site)
 }
 
+// Peers returns copies of the views of every peer, in no order.
+func (t *Table) Peers() []PeerView {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	out := make([]PeerView, 0, len(t.peers))
+	for _, v := range t.peers {
+		out = append(out, clonePeer(v))
+	}
+	return out
+}
+
 // Peer returns a copy of the view of one peer.
 func (t *Table) Peer(site string) (PeerView, bool) {
 	t.mu.RLock()
@@ -169,9 +182,14 @@ func (t *Table) Peer(site string) (PeerView, bool) {
 	if !ok {
 		return PeerView{}, false
 	}
+	return clonePeer(v), true
+}
+
+func clonePeer(v *PeerView) PeerView {
 	c := *v
 	c.ProtocolDown = cloneDown(v.ProtocolDown)
-	return c, true
+	c.Endpoints = slices.Clone(v.Endpoints)
+	return c
 }
 
 func cloneDown(m map[federationv1.Protocol]bool) map[federationv1.Protocol]bool {

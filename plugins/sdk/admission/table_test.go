@@ -410,3 +410,32 @@ func BenchmarkTableDecide(b *testing.B) {
 		}
 	})
 }
+
+func TestTablePeersAreCopies(t *testing.T) {
+	tb := NewTable("london")
+	eps := []string{"sip:udp://127.0.0.2:5060"}
+	down := map[federationv1.Protocol]bool{federationv1.Protocol_PROTOCOL_SIP: true}
+	if err := tb.SetPeer(PeerView{Site: "paris", State: StateNormal, Endpoints: eps, ProtocolDown: down}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tb.SetPeer(PeerView{Site: "rome", State: StateFailover}); err != nil {
+		t.Fatal(err)
+	}
+	eps[0] = "changed by the caller"
+	down[federationv1.Protocol_PROTOCOL_H323] = true
+	peers := tb.Peers()
+	if len(peers) != 2 {
+		t.Fatalf("%d peers, want 2", len(peers))
+	}
+	for _, p := range peers {
+		if p.Site == "paris" {
+			if p.Endpoints[0] != "sip:udp://127.0.0.2:5060" || len(p.ProtocolDown) != 1 {
+				t.Fatalf("the table shares the caller's slices: %+v", p)
+			}
+			p.Endpoints[0] = "changed by a reader"
+		}
+	}
+	if p, _ := tb.Peer("paris"); p.Endpoints[0] != "sip:udp://127.0.0.2:5060" {
+		t.Fatalf("a reader changed the table: %+v", p)
+	}
+}

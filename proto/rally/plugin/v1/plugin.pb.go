@@ -1649,6 +1649,156 @@ func (x *ListRegistrationsResponse) GetRegistrations() []*ReportRegistrationRequ
 	return nil
 }
 
+type ListCredentialsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// home_site selects a peer's held records; "" is this site's own.
+	HomeSite      string `protobuf:"bytes,1,opt,name=home_site,json=homeSite,proto3" json:"home_site,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCredentialsRequest) Reset() {
+	*x = ListCredentialsRequest{}
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCredentialsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCredentialsRequest) ProtoMessage() {}
+
+func (x *ListCredentialsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCredentialsRequest.ProtoReflect.Descriptor instead.
+func (*ListCredentialsRequest) Descriptor() ([]byte, []int) {
+	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *ListCredentialsRequest) GetHomeSite() string {
+	if x != nil {
+		return x.HomeSite
+	}
+	return ""
+}
+
+// PhoneCredentials are a phone's digest HA1 values (hex), never a password.
+type PhoneCredentials struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PhoneId       string                 `protobuf:"bytes,1,opt,name=phone_id,json=phoneId,proto3" json:"phone_id,omitempty"`
+	Ha1Md5        string                 `protobuf:"bytes,2,opt,name=ha1_md5,json=ha1Md5,proto3" json:"ha1_md5,omitempty"`
+	Ha1Sha256     string                 `protobuf:"bytes,3,opt,name=ha1_sha256,json=ha1Sha256,proto3" json:"ha1_sha256,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PhoneCredentials) Reset() {
+	*x = PhoneCredentials{}
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PhoneCredentials) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PhoneCredentials) ProtoMessage() {}
+
+func (x *PhoneCredentials) ProtoReflect() protoreflect.Message {
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PhoneCredentials.ProtoReflect.Descriptor instead.
+func (*PhoneCredentials) Descriptor() ([]byte, []int) {
+	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *PhoneCredentials) GetPhoneId() string {
+	if x != nil {
+		return x.PhoneId
+	}
+	return ""
+}
+
+func (x *PhoneCredentials) GetHa1Md5() string {
+	if x != nil {
+		return x.Ha1Md5
+	}
+	return ""
+}
+
+func (x *PhoneCredentials) GetHa1Sha256() string {
+	if x != nil {
+		return x.Ha1Sha256
+	}
+	return ""
+}
+
+type ListCredentialsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Credentials   []*PhoneCredentials    `protobuf:"bytes,1,rep,name=credentials,proto3" json:"credentials,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCredentialsResponse) Reset() {
+	*x = ListCredentialsResponse{}
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCredentialsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCredentialsResponse) ProtoMessage() {}
+
+func (x *ListCredentialsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCredentialsResponse.ProtoReflect.Descriptor instead.
+func (*ListCredentialsResponse) Descriptor() ([]byte, []int) {
+	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *ListCredentialsResponse) GetCredentials() []*PhoneCredentials {
+	if x != nil {
+		return x.Credentials
+	}
+	return nil
+}
+
 var File_rally_plugin_v1_plugin_proto protoreflect.FileDescriptor
 
 const file_rally_plugin_v1_plugin_proto_rawDesc = "" +
@@ -1751,7 +1901,16 @@ const file_rally_plugin_v1_plugin_proto_rawDesc = "" +
 	"\x18ListRegistrationsRequest\x12\x1a\n" +
 	"\bprotocol\x18\x01 \x01(\tR\bprotocol\"m\n" +
 	"\x19ListRegistrationsResponse\x12P\n" +
-	"\rregistrations\x18\x01 \x03(\v2*.rally.plugin.v1.ReportRegistrationRequestR\rregistrations*\xa8\x01\n" +
+	"\rregistrations\x18\x01 \x03(\v2*.rally.plugin.v1.ReportRegistrationRequestR\rregistrations\"5\n" +
+	"\x16ListCredentialsRequest\x12\x1b\n" +
+	"\thome_site\x18\x01 \x01(\tR\bhomeSite\"e\n" +
+	"\x10PhoneCredentials\x12\x19\n" +
+	"\bphone_id\x18\x01 \x01(\tR\aphoneId\x12\x17\n" +
+	"\aha1_md5\x18\x02 \x01(\tR\x06ha1Md5\x12\x1d\n" +
+	"\n" +
+	"ha1_sha256\x18\x03 \x01(\tR\tha1Sha256\"^\n" +
+	"\x17ListCredentialsResponse\x12C\n" +
+	"\vcredentials\x18\x01 \x03(\v2!.rally.plugin.v1.PhoneCredentialsR\vcredentials*\xa8\x01\n" +
 	"\tEventKind\x12\x1a\n" +
 	"\x16EVENT_KIND_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15EVENT_KIND_PEER_STATE\x10\x01\x12\x19\n" +
@@ -1772,13 +1931,14 @@ const file_rally_plugin_v1_plugin_proto_rawDesc = "" +
 	"\aGetInfo\x12\x1f.rally.plugin.v1.GetInfoRequest\x1a .rally.plugin.v1.GetInfoResponse\x12R\n" +
 	"\tConfigure\x12!.rally.plugin.v1.ConfigureRequest\x1a\".rally.plugin.v1.ConfigureResponse\x12X\n" +
 	"\vHandleEvent\x12#.rally.plugin.v1.HandleEventRequest\x1a$.rally.plugin.v1.HandleEventResponse\x12R\n" +
-	"\tGetHealth\x12!.rally.plugin.v1.GetHealthRequest\x1a\".rally.plugin.v1.GetHealthResponse2\xf8\x03\n" +
+	"\tGetHealth\x12!.rally.plugin.v1.GetHealthRequest\x1a\".rally.plugin.v1.GetHealthResponse2\xe0\x04\n" +
 	"\vHostService\x12T\n" +
 	"\tWatchView\x12!.rally.plugin.v1.WatchViewRequest\x1a\".rally.plugin.v1.WatchViewResponse0\x01\x12R\n" +
 	"\tGetRecord\x12!.rally.plugin.v1.GetRecordRequest\x1a\".rally.plugin.v1.GetRecordResponse\x12m\n" +
 	"\x12ReportRegistration\x12*.rally.plugin.v1.ReportRegistrationRequest\x1a+.rally.plugin.v1.ReportRegistrationResponse\x12d\n" +
 	"\x0fReportCallState\x12'.rally.plugin.v1.ReportCallStateRequest\x1a(.rally.plugin.v1.ReportCallStateResponse\x12j\n" +
-	"\x11ListRegistrations\x12).rally.plugin.v1.ListRegistrationsRequest\x1a*.rally.plugin.v1.ListRegistrationsResponseB;Z9github.com/rallyvoip/rally/proto/rally/plugin/v1;pluginv1b\x06proto3"
+	"\x11ListRegistrations\x12).rally.plugin.v1.ListRegistrationsRequest\x1a*.rally.plugin.v1.ListRegistrationsResponse\x12f\n" +
+	"\x0fListCredentials\x12'.rally.plugin.v1.ListCredentialsRequest\x1a(.rally.plugin.v1.ListCredentialsResponse0\x01B;Z9github.com/rallyvoip/rally/proto/rally/plugin/v1;pluginv1b\x06proto3"
 
 var (
 	file_rally_plugin_v1_plugin_proto_rawDescOnce sync.Once
@@ -1793,7 +1953,7 @@ func file_rally_plugin_v1_plugin_proto_rawDescGZIP() []byte {
 }
 
 var file_rally_plugin_v1_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_rally_plugin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_rally_plugin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_rally_plugin_v1_plugin_proto_goTypes = []any{
 	(EventKind)(0),                     // 0: rally.plugin.v1.EventKind
 	(Health)(0),                        // 1: rally.plugin.v1.Health
@@ -1821,52 +1981,58 @@ var file_rally_plugin_v1_plugin_proto_goTypes = []any{
 	(*ReportCallStateResponse)(nil),    // 23: rally.plugin.v1.ReportCallStateResponse
 	(*ListRegistrationsRequest)(nil),   // 24: rally.plugin.v1.ListRegistrationsRequest
 	(*ListRegistrationsResponse)(nil),  // 25: rally.plugin.v1.ListRegistrationsResponse
-	(*timestamppb.Timestamp)(nil),      // 26: google.protobuf.Timestamp
-	(v1.PhoneKind)(0),                  // 27: rally.federation.v1.PhoneKind
-	(v1.Protocol)(0),                   // 28: rally.federation.v1.Protocol
-	(*v1.Record)(nil),                  // 29: rally.federation.v1.Record
+	(*ListCredentialsRequest)(nil),     // 26: rally.plugin.v1.ListCredentialsRequest
+	(*PhoneCredentials)(nil),           // 27: rally.plugin.v1.PhoneCredentials
+	(*ListCredentialsResponse)(nil),    // 28: rally.plugin.v1.ListCredentialsResponse
+	(*timestamppb.Timestamp)(nil),      // 29: google.protobuf.Timestamp
+	(v1.PhoneKind)(0),                  // 30: rally.federation.v1.PhoneKind
+	(v1.Protocol)(0),                   // 31: rally.federation.v1.Protocol
+	(*v1.Record)(nil),                  // 32: rally.federation.v1.Record
 }
 var file_rally_plugin_v1_plugin_proto_depIdxs = []int32{
-	26, // 0: rally.plugin.v1.Event.time:type_name -> google.protobuf.Timestamp
+	29, // 0: rally.plugin.v1.Event.time:type_name -> google.protobuf.Timestamp
 	0,  // 1: rally.plugin.v1.Event.kind:type_name -> rally.plugin.v1.EventKind
 	7,  // 2: rally.plugin.v1.HandleEventRequest.event:type_name -> rally.plugin.v1.Event
 	1,  // 3: rally.plugin.v1.GetHealthResponse.health:type_name -> rally.plugin.v1.Health
-	27, // 4: rally.plugin.v1.PhoneEntry.kind:type_name -> rally.federation.v1.PhoneKind
-	28, // 5: rally.plugin.v1.PhoneEntry.protocol:type_name -> rally.federation.v1.Protocol
-	28, // 6: rally.plugin.v1.PeerView.protocol_down:type_name -> rally.federation.v1.Protocol
+	30, // 4: rally.plugin.v1.PhoneEntry.kind:type_name -> rally.federation.v1.PhoneKind
+	31, // 5: rally.plugin.v1.PhoneEntry.protocol:type_name -> rally.federation.v1.Protocol
+	31, // 6: rally.plugin.v1.PeerView.protocol_down:type_name -> rally.federation.v1.Protocol
 	13, // 7: rally.plugin.v1.ViewSnapshot.phones:type_name -> rally.plugin.v1.PhoneEntry
 	14, // 8: rally.plugin.v1.ViewSnapshot.peers:type_name -> rally.plugin.v1.PeerView
 	13, // 9: rally.plugin.v1.ViewChange.put_phone:type_name -> rally.plugin.v1.PhoneEntry
 	14, // 10: rally.plugin.v1.ViewChange.put_peer:type_name -> rally.plugin.v1.PeerView
 	15, // 11: rally.plugin.v1.WatchViewResponse.snapshot:type_name -> rally.plugin.v1.ViewSnapshot
 	16, // 12: rally.plugin.v1.WatchViewResponse.change:type_name -> rally.plugin.v1.ViewChange
-	29, // 13: rally.plugin.v1.GetRecordResponse.record:type_name -> rally.federation.v1.Record
+	32, // 13: rally.plugin.v1.GetRecordResponse.record:type_name -> rally.federation.v1.Record
 	2,  // 14: rally.plugin.v1.ReportRegistrationRequest.outcome:type_name -> rally.plugin.v1.RegistrationOutcome
-	26, // 15: rally.plugin.v1.ReportRegistrationRequest.expires:type_name -> google.protobuf.Timestamp
+	29, // 15: rally.plugin.v1.ReportRegistrationRequest.expires:type_name -> google.protobuf.Timestamp
 	20, // 16: rally.plugin.v1.ListRegistrationsResponse.registrations:type_name -> rally.plugin.v1.ReportRegistrationRequest
-	3,  // 17: rally.plugin.v1.PluginService.GetInfo:input_type -> rally.plugin.v1.GetInfoRequest
-	5,  // 18: rally.plugin.v1.PluginService.Configure:input_type -> rally.plugin.v1.ConfigureRequest
-	8,  // 19: rally.plugin.v1.PluginService.HandleEvent:input_type -> rally.plugin.v1.HandleEventRequest
-	10, // 20: rally.plugin.v1.PluginService.GetHealth:input_type -> rally.plugin.v1.GetHealthRequest
-	12, // 21: rally.plugin.v1.HostService.WatchView:input_type -> rally.plugin.v1.WatchViewRequest
-	18, // 22: rally.plugin.v1.HostService.GetRecord:input_type -> rally.plugin.v1.GetRecordRequest
-	20, // 23: rally.plugin.v1.HostService.ReportRegistration:input_type -> rally.plugin.v1.ReportRegistrationRequest
-	22, // 24: rally.plugin.v1.HostService.ReportCallState:input_type -> rally.plugin.v1.ReportCallStateRequest
-	24, // 25: rally.plugin.v1.HostService.ListRegistrations:input_type -> rally.plugin.v1.ListRegistrationsRequest
-	4,  // 26: rally.plugin.v1.PluginService.GetInfo:output_type -> rally.plugin.v1.GetInfoResponse
-	6,  // 27: rally.plugin.v1.PluginService.Configure:output_type -> rally.plugin.v1.ConfigureResponse
-	9,  // 28: rally.plugin.v1.PluginService.HandleEvent:output_type -> rally.plugin.v1.HandleEventResponse
-	11, // 29: rally.plugin.v1.PluginService.GetHealth:output_type -> rally.plugin.v1.GetHealthResponse
-	17, // 30: rally.plugin.v1.HostService.WatchView:output_type -> rally.plugin.v1.WatchViewResponse
-	19, // 31: rally.plugin.v1.HostService.GetRecord:output_type -> rally.plugin.v1.GetRecordResponse
-	21, // 32: rally.plugin.v1.HostService.ReportRegistration:output_type -> rally.plugin.v1.ReportRegistrationResponse
-	23, // 33: rally.plugin.v1.HostService.ReportCallState:output_type -> rally.plugin.v1.ReportCallStateResponse
-	25, // 34: rally.plugin.v1.HostService.ListRegistrations:output_type -> rally.plugin.v1.ListRegistrationsResponse
-	26, // [26:35] is the sub-list for method output_type
-	17, // [17:26] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	27, // 17: rally.plugin.v1.ListCredentialsResponse.credentials:type_name -> rally.plugin.v1.PhoneCredentials
+	3,  // 18: rally.plugin.v1.PluginService.GetInfo:input_type -> rally.plugin.v1.GetInfoRequest
+	5,  // 19: rally.plugin.v1.PluginService.Configure:input_type -> rally.plugin.v1.ConfigureRequest
+	8,  // 20: rally.plugin.v1.PluginService.HandleEvent:input_type -> rally.plugin.v1.HandleEventRequest
+	10, // 21: rally.plugin.v1.PluginService.GetHealth:input_type -> rally.plugin.v1.GetHealthRequest
+	12, // 22: rally.plugin.v1.HostService.WatchView:input_type -> rally.plugin.v1.WatchViewRequest
+	18, // 23: rally.plugin.v1.HostService.GetRecord:input_type -> rally.plugin.v1.GetRecordRequest
+	20, // 24: rally.plugin.v1.HostService.ReportRegistration:input_type -> rally.plugin.v1.ReportRegistrationRequest
+	22, // 25: rally.plugin.v1.HostService.ReportCallState:input_type -> rally.plugin.v1.ReportCallStateRequest
+	24, // 26: rally.plugin.v1.HostService.ListRegistrations:input_type -> rally.plugin.v1.ListRegistrationsRequest
+	26, // 27: rally.plugin.v1.HostService.ListCredentials:input_type -> rally.plugin.v1.ListCredentialsRequest
+	4,  // 28: rally.plugin.v1.PluginService.GetInfo:output_type -> rally.plugin.v1.GetInfoResponse
+	6,  // 29: rally.plugin.v1.PluginService.Configure:output_type -> rally.plugin.v1.ConfigureResponse
+	9,  // 30: rally.plugin.v1.PluginService.HandleEvent:output_type -> rally.plugin.v1.HandleEventResponse
+	11, // 31: rally.plugin.v1.PluginService.GetHealth:output_type -> rally.plugin.v1.GetHealthResponse
+	17, // 32: rally.plugin.v1.HostService.WatchView:output_type -> rally.plugin.v1.WatchViewResponse
+	19, // 33: rally.plugin.v1.HostService.GetRecord:output_type -> rally.plugin.v1.GetRecordResponse
+	21, // 34: rally.plugin.v1.HostService.ReportRegistration:output_type -> rally.plugin.v1.ReportRegistrationResponse
+	23, // 35: rally.plugin.v1.HostService.ReportCallState:output_type -> rally.plugin.v1.ReportCallStateResponse
+	25, // 36: rally.plugin.v1.HostService.ListRegistrations:output_type -> rally.plugin.v1.ListRegistrationsResponse
+	28, // 37: rally.plugin.v1.HostService.ListCredentials:output_type -> rally.plugin.v1.ListCredentialsResponse
+	28, // [28:38] is the sub-list for method output_type
+	18, // [18:28] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_rally_plugin_v1_plugin_proto_init() }
@@ -1891,7 +2057,7 @@ func file_rally_plugin_v1_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rally_plugin_v1_plugin_proto_rawDesc), len(file_rally_plugin_v1_plugin_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   23,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

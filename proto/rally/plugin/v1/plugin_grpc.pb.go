@@ -256,6 +256,7 @@ const (
 	HostService_ReportRegistration_FullMethodName = "/rally.plugin.v1.HostService/ReportRegistration"
 	HostService_ReportCallState_FullMethodName    = "/rally.plugin.v1.HostService/ReportCallState"
 	HostService_ListRegistrations_FullMethodName  = "/rally.plugin.v1.HostService/ListRegistrations"
+	HostService_ListCredentials_FullMethodName    = "/rally.plugin.v1.HostService/ListCredentials"
 )
 
 // HostServiceClient is the client API for HostService service.
@@ -282,6 +283,11 @@ type HostServiceClient interface {
 	// protocol, so that a restarted plugin restores its bindings (a crash
 	// does not unregister the phones).
 	ListRegistrations(ctx context.Context, in *ListRegistrationsRequest, opts ...grpc.CallOption) (*ListRegistrationsResponse, error)
+	// ListCredentials streams the HA1 values of every phone of a home (this
+	// site's own, or a peer's held backup records), in batches. A plugin
+	// loads them in bulk at start and when a home fails over, instead of one
+	// GetRecord per phone when a storm of phones knocks.
+	ListCredentials(ctx context.Context, in *ListCredentialsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ListCredentialsResponse], error)
 }
 
 type hostServiceClient struct {
@@ -351,6 +357,25 @@ func (c *hostServiceClient) ListRegistrations(ctx context.Context, in *ListRegis
 	return out, nil
 }
 
+func (c *hostServiceClient) ListCredentials(ctx context.Context, in *ListCredentialsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ListCredentialsResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &HostService_ServiceDesc.Streams[1], HostService_ListCredentials_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ListCredentialsRequest, ListCredentialsResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type HostService_ListCredentialsClient = grpc.ServerStreamingClient[ListCredentialsResponse]
+
 // HostServiceServer is the server API for HostService service.
 // All implementations must embed UnimplementedHostServiceServer
 // for forward compatibility.
@@ -375,6 +400,11 @@ type HostServiceServer interface {
 	// protocol, so that a restarted plugin restores its bindings (a crash
 	// does not unregister the phones).
 	ListRegistrations(context.Context, *ListRegistrationsRequest) (*ListRegistrationsResponse, error)
+	// ListCredentials streams the HA1 values of every phone of a home (this
+	// site's own, or a peer's held backup records), in batches. A plugin
+	// loads them in bulk at start and when a home fails over, instead of one
+	// GetRecord per phone when a storm of phones knocks.
+	ListCredentials(*ListCredentialsRequest, grpc.ServerStreamingServer[ListCredentialsResponse]) error
 	mustEmbedUnimplementedHostServiceServer()
 }
 
@@ -399,6 +429,9 @@ func (UnimplementedHostServiceServer) ReportCallState(context.Context, *ReportCa
 }
 func (UnimplementedHostServiceServer) ListRegistrations(context.Context, *ListRegistrationsRequest) (*ListRegistrationsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListRegistrations not implemented")
+}
+func (UnimplementedHostServiceServer) ListCredentials(*ListCredentialsRequest, grpc.ServerStreamingServer[ListCredentialsResponse]) error {
+	return status.Error(codes.Unimplemented, "method ListCredentials not implemented")
 }
 func (UnimplementedHostServiceServer) mustEmbedUnimplementedHostServiceServer() {}
 func (UnimplementedHostServiceServer) testEmbeddedByValue()                     {}
@@ -504,6 +537,17 @@ func _HostService_ListRegistrations_Handler(srv interface{}, ctx context.Context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _HostService_ListCredentials_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ListCredentialsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(HostServiceServer).ListCredentials(m, &grpc.GenericServerStream[ListCredentialsRequest, ListCredentialsResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type HostService_ListCredentialsServer = grpc.ServerStreamingServer[ListCredentialsResponse]
+
 // HostService_ServiceDesc is the grpc.ServiceDesc for HostService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -532,6 +576,11 @@ var HostService_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "WatchView",
 			Handler:       _HostService_WatchView_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "ListCredentials",
+			Handler:       _HostService_ListCredentials_Handler,
 			ServerStreams: true,
 		},
 	},
