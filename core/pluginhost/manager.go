@@ -349,14 +349,14 @@ func (m *Manager) pinsCopy() map[string]pin {
 	return out
 }
 
-// Events delivers e to every running plugin, asynchronously and in order
-// per plugin. A plugin whose queue is full loses e (counted).
+// Events delivers e to every running plugin that wants its kind (Info
+// Events), asynchronously and in order per plugin. A plugin whose queue is full loses e (counted).
 func (m *Manager) Events(e sdk.Event) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, p := range m.plugins {
 		inst := p.inst
-		if inst == nil {
+		if inst == nil || !inst.wantsEvent(e.Kind) {
 			continue
 		}
 		select {

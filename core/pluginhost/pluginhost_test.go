@@ -339,6 +339,38 @@ func TestInstallConfigureEvents(t *testing.T) {
 	}
 }
 
+// TestEventsByKind: a plugin that asks for some kinds of event gets only
+// those (a SIP plugin needs no event per registration it made itself).
+func TestEventsByKind(t *testing.T) {
+	bin := testPlugin(t)
+	t.Setenv("TESTPLUGIN_EVENTS", "peer_state failback")
+	h := serve(t, t.TempDir(), newBackend("201"), nil)
+	if _, err := h.m.Install(t.Context(), bin, "tp"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "serving", func() bool { return h.status("tp").GetHealth() == HealthServing })
+	sent := []sdk.Event{
+		{Kind: sdk.EventRegistration, PhoneID: "201", To: "home"},
+		{Kind: sdk.EventPeerState, Peer: "paris", To: "failover"},
+		{Kind: sdk.EventLink, Peer: "paris", To: "down"},
+		{Kind: sdk.EventResilience, Peer: "paris", To: "active"},
+		{Kind: sdk.EventFailback, Peer: "paris"},
+		{Kind: sdk.EventRegistration, PhoneID: "201", To: "gone"},
+	}
+	for _, e := range sent {
+		h.m.Events(e)
+	}
+	eventually(t, 5*time.Second, "two events", func() bool { return len(h.ops("event")) >= 2 })
+	time.Sleep(200 * time.Millisecond) // an unwanted event would have come by now
+	var kinds []string
+	for _, e := range h.ops("event") {
+		kinds = append(kinds, fmt.Sprint(e["kind"]))
+	}
+	if got := strings.Join(kinds, " "); got != "peer_state failback" {
+		t.Fatalf("events delivered: %q, want \"peer_state failback\"", got)
+	}
+}
+
 // TestRestartAfterKill: a plugin killed with SIGKILL is restarted (with
 // backoff), counted, configured again and resyncs its view.
 func TestRestartAfterKill(t *testing.T) {

@@ -56,6 +56,13 @@ type plugin struct {
 type instance struct {
 	impl  sdk.Plugin
 	queue chan sdk.Event
+	// wants are the event kinds the plugin asked for; nil means all.
+	wants map[sdk.EventKind]bool
+}
+
+// wantsEvent reports whether the plugin asked for events of kind k.
+func (i *instance) wantsEvent(k sdk.EventKind) bool {
+	return i.wants == nil || i.wants[k]
 }
 
 func (m *Manager) newPlugin(name, origin, path string, args []string, sum string) *plugin {
@@ -253,6 +260,12 @@ func (m *Manager) runOnce(ctx context.Context, p *plugin, configured func()) (er
 	}
 	health := m.checkHealth(instCtx, impl)
 	inst := &instance{impl: impl, queue: make(chan sdk.Event, m.cfg.EventQueue)}
+	if len(info.Events) > 0 {
+		inst.wants = make(map[sdk.EventKind]bool, len(info.Events))
+		for _, k := range info.Events {
+			inst.wants[k] = true
+		}
+	}
 	m.setStatus(p, func() {
 		p.endpoints = endpoints
 		p.inst = inst

@@ -32,23 +32,33 @@ func timeFromProto(ts *timestamppb.Timestamp) time.Time {
 }
 
 func infoToProto(i Info) *pluginv1.GetInfoResponse {
-	return &pluginv1.GetInfoResponse{
+	r := &pluginv1.GetInfoResponse{
 		Name:         i.Name,
 		Protocol:     i.Protocol,
 		ApiVersions:  i.APIVersions,
 		ConfigSchema: i.ConfigSchema,
 		Version:      i.Version,
 	}
+	for _, k := range i.Events {
+		if pk, ok := eventKindToProto[k]; ok {
+			r.Events = append(r.Events, pk)
+		}
+	}
+	return r
 }
 
 func infoFromProto(r *pluginv1.GetInfoResponse) Info {
-	return Info{
+	i := Info{
 		Name:         r.GetName(),
 		Protocol:     r.GetProtocol(),
 		Version:      r.GetVersion(),
 		ConfigSchema: r.GetConfigSchema(),
 		APIVersions:  r.GetApiVersions(),
 	}
+	for _, pk := range r.GetEvents() {
+		i.Events = append(i.Events, eventKindFromProto(pk))
+	}
+	return i
 }
 
 func configToProto(c Config, hostBrokerID uint32) *pluginv1.ConfigureRequest {
@@ -100,6 +110,17 @@ func eventToProto(e Event) (*pluginv1.Event, error) {
 		PhoneId: e.PhoneID,
 		Message: e.Message,
 	}, nil
+}
+
+// eventKindFromProto maps an unknown kind (from a newer peer) to
+// EventKind("unknown:N").
+func eventKindFromProto(pk pluginv1.EventKind) EventKind {
+	for k, v := range eventKindToProto {
+		if v == pk {
+			return k
+		}
+	}
+	return EventKind(fmt.Sprintf("unknown:%d", pk))
 }
 
 // eventFromProto maps an unknown kind (from a newer host) to

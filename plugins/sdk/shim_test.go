@@ -45,7 +45,8 @@ func TestPluginCalls(t *testing.T) {
 	}{
 		{
 			name: "info",
-			fake: &fakePlugin{info: sdk.Info{Name: "sip", Protocol: "sip", Version: "1.2.3", ConfigSchema: `{"type":"object"}`, APIVersions: []uint32{1, 2}}},
+			fake: &fakePlugin{info: sdk.Info{Name: "sip", Protocol: "sip", Version: "1.2.3", ConfigSchema: `{"type":"object"}`, APIVersions: []uint32{1, 2},
+				Events: []sdk.EventKind{sdk.EventPeerState, sdk.EventFailback}}},
 			run: func(t *testing.T, ctx context.Context, p sdk.Plugin, f *fakePlugin) {
 				got, err := p.Info(ctx)
 				if err != nil {

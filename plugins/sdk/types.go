@@ -45,6 +45,9 @@ type Info struct {
 	// speaks. A plugin that leaves it empty is taken to speak APIVersion
 	// of the SDK it was built with.
 	APIVersions []uint32
+	// Events lists the kinds of event the plugin wants HandleEvent to
+	// deliver; empty means every kind.
+	Events []EventKind
 }
 
 // Config is what the host hands a plugin in Configure.

@@ -48,7 +48,9 @@ func New(logger *slog.Logger) *Plugin {
 
 // Info names the plugin.
 func (p *Plugin) Info(context.Context) (sdk.Info, error) {
-	return sdk.Info{Name: Name, Protocol: "sip", Version: "0.1.0", APIVersions: []uint32{sdk.APIVersion}}, nil
+	return sdk.Info{Name: Name, Protocol: "sip", Version: "0.1.0", APIVersions: []uint32{sdk.APIVersion},
+		// Not an event per registration: the plugin made them.
+		Events: []sdk.EventKind{sdk.EventPeerState}}, nil
 }
 
 // Configure (re)starts the registrar with cfg.
@@ -94,7 +96,8 @@ func (p *Plugin) HandleEvent(_ context.Context, e sdk.Event) error {
 	return nil
 }
 
-// Health is serving once configured with its listeners up.
+// Health is serving once configured, with its listeners up and its
+// admission view loaded.
 func (p *Plugin) Health(context.Context) (sdk.Health, error) {
 	p.mu.Lock()
 	in := p.running
@@ -104,6 +107,11 @@ func (p *Plugin) Health(context.Context) (sdk.Health, error) {
 	}
 	if err := in.failed.Load(); err != nil {
 		return sdk.Health{Serving: false, Message: (*err).Error()}, nil
+	}
+	select {
+	case <-in.view.Ready():
+	default:
+		return sdk.Health{Serving: false, Message: "admission view not loaded yet"}, nil
 	}
 	return sdk.Health{Serving: true}, nil
 }

@@ -25,6 +25,8 @@ type counters struct {
 	registered, guests, challenged, refused, unknown, badAuth, malformed atomic.Uint64
 	// replays: REGISTERs whose digest reused a nonce count (challenged again).
 	replays atomic.Uint64
+	// notReady: REGISTERs answered 503 before the admission view loaded.
+	notReady atomic.Uint64
 
 	// The UDP path (udp.go): datagrams dropped — oversized, keep-alives,
 	// responses, ACKs (ignored), copies of a request still in flight, over
@@ -154,6 +156,17 @@ func (in *instance) registerOrDefer(req *sip.Request, now time.Time, mayWait boo
 		return newResponse(req, 400, "Bad Authorization"), false
 	}
 	phoneID := creds.Username
+
+	// Until the admission view is loaded every phone would look unknown
+	// (and be refused for good with a 403): ask it to come back instead.
+	select {
+	case <-in.view.Ready():
+	default:
+		in.counters.notReady.Add(1)
+		res := newResponse(req, 503, "Service Unavailable (starting)")
+		res.AppendHeader(sip.NewHeader("Retry-After", strconv.Itoa(int(time.Duration(in.conf.RetryAfter)/time.Second))))
+		return res, false
+	}
 
 	// Admission first: cheap, local, and it decides where the credentials
 	// are (this site's directory or the home's backup records).

@@ -23,6 +23,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -74,6 +75,9 @@ func (p *testPlugin) record(l line) {
 func (p *testPlugin) Info(context.Context) (sdk.Info, error) {
 	info := sdk.Info{Name: "testplugin", Version: "0.0.1-test", Protocol: os.Getenv("TESTPLUGIN_PROTOCOL"),
 		APIVersions: []uint32{sdk.APIVersion}}
+	for _, k := range strings.Fields(os.Getenv("TESTPLUGIN_EVENTS")) {
+		info.Events = append(info.Events, sdk.EventKind(k))
+	}
 	if v := os.Getenv("TESTPLUGIN_API"); v != "" {
 		var n uint32
 		fmt.Sscan(v, &n)

@@ -234,8 +234,12 @@ type GetInfoResponse struct {
 	Protocol    string   `protobuf:"bytes,2,opt,name=protocol,proto3" json:"protocol,omitempty"`
 	ApiVersions []uint32 `protobuf:"varint,3,rep,packed,name=api_versions,json=apiVersions,proto3" json:"api_versions,omitempty"`
 	// config_schema is a JSON Schema of the plugin's config section ("" if none).
-	ConfigSchema  string `protobuf:"bytes,4,opt,name=config_schema,json=configSchema,proto3" json:"config_schema,omitempty"`
-	Version       string `protobuf:"bytes,5,opt,name=version,proto3" json:"version,omitempty"`
+	ConfigSchema string `protobuf:"bytes,4,opt,name=config_schema,json=configSchema,proto3" json:"config_schema,omitempty"`
+	Version      string `protobuf:"bytes,5,opt,name=version,proto3" json:"version,omitempty"`
+	// events lists the kinds of event the plugin wants delivered; empty
+	// means every kind. A protocol plugin that does not need an event for
+	// each registration says so, and the host does not call it for them.
+	Events        []EventKind `protobuf:"varint,6,rep,packed,name=events,proto3,enum=rally.plugin.v1.EventKind" json:"events,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -303,6 +307,13 @@ func (x *GetInfoResponse) GetVersion() string {
 		return x.Version
 	}
 	return ""
+}
+
+func (x *GetInfoResponse) GetEvents() []EventKind {
+	if x != nil {
+		return x.Events
+	}
+	return nil
 }
 
 type ConfigureRequest struct {
@@ -1804,13 +1815,14 @@ var File_rally_plugin_v1_plugin_proto protoreflect.FileDescriptor
 const file_rally_plugin_v1_plugin_proto_rawDesc = "" +
 	"\n" +
 	"\x1crally/plugin/v1/plugin.proto\x12\x0frally.plugin.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!rally/federation/v1/records.proto\"\x10\n" +
-	"\x0eGetInfoRequest\"\xa3\x01\n" +
+	"\x0eGetInfoRequest\"\xd7\x01\n" +
 	"\x0fGetInfoResponse\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
 	"\bprotocol\x18\x02 \x01(\tR\bprotocol\x12!\n" +
 	"\fapi_versions\x18\x03 \x03(\rR\vapiVersions\x12#\n" +
 	"\rconfig_schema\x18\x04 \x01(\tR\fconfigSchema\x12\x18\n" +
-	"\aversion\x18\x05 \x01(\tR\aversion\"\x8f\x02\n" +
+	"\aversion\x18\x05 \x01(\tR\aversion\x122\n" +
+	"\x06events\x18\x06 \x03(\x0e2\x1a.rally.plugin.v1.EventKindR\x06events\"\x8f\x02\n" +
 	"\x10ConfigureRequest\x12\x1f\n" +
 	"\vapi_version\x18\x01 \x01(\rR\n" +
 	"apiVersion\x12\x12\n" +
@@ -1990,49 +2002,50 @@ var file_rally_plugin_v1_plugin_proto_goTypes = []any{
 	(*v1.Record)(nil),                  // 32: rally.federation.v1.Record
 }
 var file_rally_plugin_v1_plugin_proto_depIdxs = []int32{
-	29, // 0: rally.plugin.v1.Event.time:type_name -> google.protobuf.Timestamp
-	0,  // 1: rally.plugin.v1.Event.kind:type_name -> rally.plugin.v1.EventKind
-	7,  // 2: rally.plugin.v1.HandleEventRequest.event:type_name -> rally.plugin.v1.Event
-	1,  // 3: rally.plugin.v1.GetHealthResponse.health:type_name -> rally.plugin.v1.Health
-	30, // 4: rally.plugin.v1.PhoneEntry.kind:type_name -> rally.federation.v1.PhoneKind
-	31, // 5: rally.plugin.v1.PhoneEntry.protocol:type_name -> rally.federation.v1.Protocol
-	31, // 6: rally.plugin.v1.PeerView.protocol_down:type_name -> rally.federation.v1.Protocol
-	13, // 7: rally.plugin.v1.ViewSnapshot.phones:type_name -> rally.plugin.v1.PhoneEntry
-	14, // 8: rally.plugin.v1.ViewSnapshot.peers:type_name -> rally.plugin.v1.PeerView
-	13, // 9: rally.plugin.v1.ViewChange.put_phone:type_name -> rally.plugin.v1.PhoneEntry
-	14, // 10: rally.plugin.v1.ViewChange.put_peer:type_name -> rally.plugin.v1.PeerView
-	15, // 11: rally.plugin.v1.WatchViewResponse.snapshot:type_name -> rally.plugin.v1.ViewSnapshot
-	16, // 12: rally.plugin.v1.WatchViewResponse.change:type_name -> rally.plugin.v1.ViewChange
-	32, // 13: rally.plugin.v1.GetRecordResponse.record:type_name -> rally.federation.v1.Record
-	2,  // 14: rally.plugin.v1.ReportRegistrationRequest.outcome:type_name -> rally.plugin.v1.RegistrationOutcome
-	29, // 15: rally.plugin.v1.ReportRegistrationRequest.expires:type_name -> google.protobuf.Timestamp
-	20, // 16: rally.plugin.v1.ListRegistrationsResponse.registrations:type_name -> rally.plugin.v1.ReportRegistrationRequest
-	27, // 17: rally.plugin.v1.ListCredentialsResponse.credentials:type_name -> rally.plugin.v1.PhoneCredentials
-	3,  // 18: rally.plugin.v1.PluginService.GetInfo:input_type -> rally.plugin.v1.GetInfoRequest
-	5,  // 19: rally.plugin.v1.PluginService.Configure:input_type -> rally.plugin.v1.ConfigureRequest
-	8,  // 20: rally.plugin.v1.PluginService.HandleEvent:input_type -> rally.plugin.v1.HandleEventRequest
-	10, // 21: rally.plugin.v1.PluginService.GetHealth:input_type -> rally.plugin.v1.GetHealthRequest
-	12, // 22: rally.plugin.v1.HostService.WatchView:input_type -> rally.plugin.v1.WatchViewRequest
-	18, // 23: rally.plugin.v1.HostService.GetRecord:input_type -> rally.plugin.v1.GetRecordRequest
-	20, // 24: rally.plugin.v1.HostService.ReportRegistration:input_type -> rally.plugin.v1.ReportRegistrationRequest
-	22, // 25: rally.plugin.v1.HostService.ReportCallState:input_type -> rally.plugin.v1.ReportCallStateRequest
-	24, // 26: rally.plugin.v1.HostService.ListRegistrations:input_type -> rally.plugin.v1.ListRegistrationsRequest
-	26, // 27: rally.plugin.v1.HostService.ListCredentials:input_type -> rally.plugin.v1.ListCredentialsRequest
-	4,  // 28: rally.plugin.v1.PluginService.GetInfo:output_type -> rally.plugin.v1.GetInfoResponse
-	6,  // 29: rally.plugin.v1.PluginService.Configure:output_type -> rally.plugin.v1.ConfigureResponse
-	9,  // 30: rally.plugin.v1.PluginService.HandleEvent:output_type -> rally.plugin.v1.HandleEventResponse
-	11, // 31: rally.plugin.v1.PluginService.GetHealth:output_type -> rally.plugin.v1.GetHealthResponse
-	17, // 32: rally.plugin.v1.HostService.WatchView:output_type -> rally.plugin.v1.WatchViewResponse
-	19, // 33: rally.plugin.v1.HostService.GetRecord:output_type -> rally.plugin.v1.GetRecordResponse
-	21, // 34: rally.plugin.v1.HostService.ReportRegistration:output_type -> rally.plugin.v1.ReportRegistrationResponse
-	23, // 35: rally.plugin.v1.HostService.ReportCallState:output_type -> rally.plugin.v1.ReportCallStateResponse
-	25, // 36: rally.plugin.v1.HostService.ListRegistrations:output_type -> rally.plugin.v1.ListRegistrationsResponse
-	28, // 37: rally.plugin.v1.HostService.ListCredentials:output_type -> rally.plugin.v1.ListCredentialsResponse
-	28, // [28:38] is the sub-list for method output_type
-	18, // [18:28] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	0,  // 0: rally.plugin.v1.GetInfoResponse.events:type_name -> rally.plugin.v1.EventKind
+	29, // 1: rally.plugin.v1.Event.time:type_name -> google.protobuf.Timestamp
+	0,  // 2: rally.plugin.v1.Event.kind:type_name -> rally.plugin.v1.EventKind
+	7,  // 3: rally.plugin.v1.HandleEventRequest.event:type_name -> rally.plugin.v1.Event
+	1,  // 4: rally.plugin.v1.GetHealthResponse.health:type_name -> rally.plugin.v1.Health
+	30, // 5: rally.plugin.v1.PhoneEntry.kind:type_name -> rally.federation.v1.PhoneKind
+	31, // 6: rally.plugin.v1.PhoneEntry.protocol:type_name -> rally.federation.v1.Protocol
+	31, // 7: rally.plugin.v1.PeerView.protocol_down:type_name -> rally.federation.v1.Protocol
+	13, // 8: rally.plugin.v1.ViewSnapshot.phones:type_name -> rally.plugin.v1.PhoneEntry
+	14, // 9: rally.plugin.v1.ViewSnapshot.peers:type_name -> rally.plugin.v1.PeerView
+	13, // 10: rally.plugin.v1.ViewChange.put_phone:type_name -> rally.plugin.v1.PhoneEntry
+	14, // 11: rally.plugin.v1.ViewChange.put_peer:type_name -> rally.plugin.v1.PeerView
+	15, // 12: rally.plugin.v1.WatchViewResponse.snapshot:type_name -> rally.plugin.v1.ViewSnapshot
+	16, // 13: rally.plugin.v1.WatchViewResponse.change:type_name -> rally.plugin.v1.ViewChange
+	32, // 14: rally.plugin.v1.GetRecordResponse.record:type_name -> rally.federation.v1.Record
+	2,  // 15: rally.plugin.v1.ReportRegistrationRequest.outcome:type_name -> rally.plugin.v1.RegistrationOutcome
+	29, // 16: rally.plugin.v1.ReportRegistrationRequest.expires:type_name -> google.protobuf.Timestamp
+	20, // 17: rally.plugin.v1.ListRegistrationsResponse.registrations:type_name -> rally.plugin.v1.ReportRegistrationRequest
+	27, // 18: rally.plugin.v1.ListCredentialsResponse.credentials:type_name -> rally.plugin.v1.PhoneCredentials
+	3,  // 19: rally.plugin.v1.PluginService.GetInfo:input_type -> rally.plugin.v1.GetInfoRequest
+	5,  // 20: rally.plugin.v1.PluginService.Configure:input_type -> rally.plugin.v1.ConfigureRequest
+	8,  // 21: rally.plugin.v1.PluginService.HandleEvent:input_type -> rally.plugin.v1.HandleEventRequest
+	10, // 22: rally.plugin.v1.PluginService.GetHealth:input_type -> rally.plugin.v1.GetHealthRequest
+	12, // 23: rally.plugin.v1.HostService.WatchView:input_type -> rally.plugin.v1.WatchViewRequest
+	18, // 24: rally.plugin.v1.HostService.GetRecord:input_type -> rally.plugin.v1.GetRecordRequest
+	20, // 25: rally.plugin.v1.HostService.ReportRegistration:input_type -> rally.plugin.v1.ReportRegistrationRequest
+	22, // 26: rally.plugin.v1.HostService.ReportCallState:input_type -> rally.plugin.v1.ReportCallStateRequest
+	24, // 27: rally.plugin.v1.HostService.ListRegistrations:input_type -> rally.plugin.v1.ListRegistrationsRequest
+	26, // 28: rally.plugin.v1.HostService.ListCredentials:input_type -> rally.plugin.v1.ListCredentialsRequest
+	4,  // 29: rally.plugin.v1.PluginService.GetInfo:output_type -> rally.plugin.v1.GetInfoResponse
+	6,  // 30: rally.plugin.v1.PluginService.Configure:output_type -> rally.plugin.v1.ConfigureResponse
+	9,  // 31: rally.plugin.v1.PluginService.HandleEvent:output_type -> rally.plugin.v1.HandleEventResponse
+	11, // 32: rally.plugin.v1.PluginService.GetHealth:output_type -> rally.plugin.v1.GetHealthResponse
+	17, // 33: rally.plugin.v1.HostService.WatchView:output_type -> rally.plugin.v1.WatchViewResponse
+	19, // 34: rally.plugin.v1.HostService.GetRecord:output_type -> rally.plugin.v1.GetRecordResponse
+	21, // 35: rally.plugin.v1.HostService.ReportRegistration:output_type -> rally.plugin.v1.ReportRegistrationResponse
+	23, // 36: rally.plugin.v1.HostService.ReportCallState:output_type -> rally.plugin.v1.ReportCallStateResponse
+	25, // 37: rally.plugin.v1.HostService.ListRegistrations:output_type -> rally.plugin.v1.ListRegistrationsResponse
+	28, // 38: rally.plugin.v1.HostService.ListCredentials:output_type -> rally.plugin.v1.ListCredentialsResponse
+	29, // [29:39] is the sub-list for method output_type
+	19, // [19:29] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_rally_plugin_v1_plugin_proto_init() }
