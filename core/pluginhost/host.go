@@ -102,6 +102,14 @@ func (h *hostAdapter) ReportRegistration(_ context.Context, r sdk.Registration) 
 	return ok, reason, nil
 }
 
+func (h *hostAdapter) ReportRegistrations(_ context.Context, rs []sdk.Registration) ([]sdk.ReportResult, error) {
+	out := make([]sdk.ReportResult, len(rs))
+	for i, r := range rs {
+		out[i].Accepted, out[i].Reason = h.b.ReportRegistration(r)
+	}
+	return out, nil
+}
+
 func (h *hostAdapter) ListRegistrations(_ context.Context, protocol string) ([]sdk.Registration, error) {
 	return h.b.Registrations(protocol), nil
 }

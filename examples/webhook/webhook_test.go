@@ -202,6 +202,10 @@ func (nullHost) ListRegistrations(context.Context, string) ([]sdk.Registration, 
 	return nil, nil
 }
 
+func (nullHost) ReportRegistrations(_ context.Context, rs []sdk.Registration) ([]sdk.ReportResult, error) {
+	return make([]sdk.ReportResult, len(rs)), nil
+}
+
 func (nullHost) ListCredentials(context.Context, string) ([]sdk.Credentials, error) {
 	return nil, sdk.ErrNotFound
 }

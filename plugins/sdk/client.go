@@ -183,6 +183,32 @@ func (s *hostServer) ReportRegistration(ctx context.Context, req *pluginv1.Repor
 	return &pluginv1.ReportRegistrationResponse{Accepted: accepted, Reason: reason}, nil
 }
 
+func (s *hostServer) ReportRegistrations(ctx context.Context, req *pluginv1.ReportRegistrationsRequest) (*pluginv1.ReportRegistrationsResponse, error) {
+	rs := make([]Registration, 0, len(req.GetRegistrations()))
+	for _, pr := range req.GetRegistrations() {
+		r := registrationFromProto(pr)
+		if r.PhoneID == "" {
+			return nil, status.Error(codes.InvalidArgument, "sdk: registration without a phone id")
+		}
+		if r.Outcome == 0 {
+			return nil, status.Errorf(codes.InvalidArgument, "sdk: registration of %q with outcome %v", r.PhoneID, pr.GetOutcome())
+		}
+		rs = append(rs, r)
+	}
+	results, err := s.get().ReportRegistrations(ctx, rs)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	if len(results) != len(rs) {
+		return nil, status.Errorf(codes.Internal, "host: %d results for %d registrations", len(results), len(rs))
+	}
+	resp := &pluginv1.ReportRegistrationsResponse{Results: make([]*pluginv1.ReportRegistrationResponse, len(results))}
+	for i, r := range results {
+		resp.Results[i] = &pluginv1.ReportRegistrationResponse{Accepted: r.Accepted, Reason: r.Reason}
+	}
+	return resp, nil
+}
+
 func (s *hostServer) ListRegistrations(ctx context.Context, req *pluginv1.ListRegistrationsRequest) (*pluginv1.ListRegistrationsResponse, error) {
 	regs, err := s.get().ListRegistrations(ctx, req.GetProtocol())
 	if err != nil {

@@ -230,6 +230,18 @@ func (h *fakeHost) ReportRegistration(ctx context.Context, r sdk.Registration) (
 	return h.accepted, h.reason, nil
 }
 
+func (h *fakeHost) ReportRegistrations(ctx context.Context, rs []sdk.Registration) ([]sdk.ReportResult, error) {
+	out := make([]sdk.ReportResult, len(rs))
+	for i, r := range rs {
+		ok, reason, err := h.ReportRegistration(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = sdk.ReportResult{Accepted: ok, Reason: reason}
+	}
+	return out, nil
+}
+
 func (h *fakeHost) ListRegistrations(ctx context.Context, protocol string) ([]sdk.Registration, error) {
 	if err := h.failure(); err != nil {
 		return nil, err

@@ -163,6 +163,25 @@ func (h *hostClient) ReportRegistration(ctx context.Context, r Registration) (bo
 	return resp.GetAccepted(), resp.GetReason(), nil
 }
 
+func (h *hostClient) ReportRegistrations(ctx context.Context, rs []Registration) ([]ReportResult, error) {
+	req := &pluginv1.ReportRegistrationsRequest{Registrations: make([]*pluginv1.ReportRegistrationRequest, len(rs))}
+	for i, r := range rs {
+		req.Registrations[i] = registrationToProto(r)
+	}
+	resp, err := h.client.ReportRegistrations(ctx, req)
+	if err != nil {
+		return nil, fromStatus(ctx, err)
+	}
+	if len(resp.GetResults()) != len(rs) {
+		return nil, fmt.Errorf("sdk: host answered %d results for %d registrations", len(resp.GetResults()), len(rs))
+	}
+	out := make([]ReportResult, len(rs))
+	for i, r := range resp.GetResults() {
+		out[i] = ReportResult{Accepted: r.GetAccepted(), Reason: r.GetReason()}
+	}
+	return out, nil
+}
+
 func (h *hostClient) ListRegistrations(ctx context.Context, protocol string) ([]Registration, error) {
 	resp, err := h.client.ListRegistrations(ctx, &pluginv1.ListRegistrationsRequest{Protocol: protocol})
 	if err != nil {

@@ -357,6 +357,26 @@ func TestHostCalls(t *testing.T) {
 			},
 		},
 		{
+			name:  "registrations in bulk, with one result each",
+			setup: func(h *fakeHost) { h.accepted = true },
+			run: func(t *testing.T, ctx context.Context, host sdk.Host, h *fakeHost) {
+				var sent []sdk.Registration
+				for i := range 1500 {
+					sent = append(sent, sdk.Registration{PhoneID: fmt.Sprint(100000 + i), Transport: "udp", Outcome: sdk.RegGuest, Expires: when})
+				}
+				results, err := host.ReportRegistrations(ctx, sent)
+				if err != nil || len(results) != len(sent) {
+					t.Fatalf("ReportRegistrations = %d results, %v; want %d", len(results), err, len(sent))
+				}
+				if results[0] != (sdk.ReportResult{Accepted: true}) || len(h.regs) != len(sent) || h.regs[1499].PhoneID != "101499" {
+					t.Fatalf("results[0] = %+v, host holds %d", results[0], len(h.regs))
+				}
+				if _, err := host.ReportRegistrations(ctx, []sdk.Registration{{PhoneID: "1"}}); err == nil {
+					t.Fatal("a registration without an outcome was accepted")
+				}
+			},
+		},
+		{
 			name:  "a refused registration comes back with its reason",
 			setup: func(h *fakeHost) { h.reason = "over_capacity" },
 			run: func(t *testing.T, ctx context.Context, host sdk.Host, h *fakeHost) {

@@ -196,6 +196,9 @@ type Host interface {
 	// left. accepted is false (with a reason) when the host refuses a home
 	// registration over the licence count.
 	ReportRegistration(ctx context.Context, r Registration) (accepted bool, reason string, err error)
+	// ReportRegistrations reports many registrations in one call, with
+	// one result each, in order. An error means none was recorded.
+	ReportRegistrations(ctx context.Context, rs []Registration) ([]ReportResult, error)
 	// ReportCallState tells the host whether a phone is in a call.
 	ReportCallState(ctx context.Context, phoneID string, busy bool) error
 	// ListRegistrations returns the registrations the host holds for
@@ -207,6 +210,14 @@ type Host interface {
 	// phone. A home whose records are not held is an error wrapping
 	// ErrNotFound.
 	ListCredentials(ctx context.Context, home string) ([]Credentials, error)
+}
+
+// ReportResult is the host's answer to one reported registration:
+// Accepted is false (with a Reason) for a home registration over the
+// licence count.
+type ReportResult struct {
+	Accepted bool
+	Reason   string
 }
 
 // Credentials are a phone's digest HA1 values in hex (MD5 and SHA-256,

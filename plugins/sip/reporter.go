@@ -104,53 +104,65 @@ func (rp *reporter) run(ctx context.Context) {
 		case <-rp.kick:
 		}
 		rp.mu.Lock()
-		batch := rp.pending
-		rp.pending = make(map[string]sdk.Registration, len(batch))
+		batch := make([]sdk.Registration, 0, len(rp.pending))
+		for _, r := range rp.pending {
+			batch = append(batch, r)
+		}
+		// A new map: a map keeps its buckets after a storm is drained.
+		rp.pending = make(map[string]sdk.Registration)
 		// Counted as reported from now on: a refresh while the batch is
 		// being sent is not due again (a failed report undoes this).
 		now := time.Now().UnixNano()
-		for id, r := range batch {
+		for _, r := range batch {
 			if r.Outcome != sdk.RegGone {
-				rp.setReported(rp.phoneKey(id), now)
+				rp.setReported(rp.phoneKey(r.PhoneID), now)
 			}
 		}
 		rp.mu.Unlock()
-		// A batch holds one report per phone: they go concurrently (the
-		// connection to the host carries several at once for the cost of
-		// about one), and a phone's next report waits for the next batch.
-		work := make(chan sdk.Registration)
+		// A batch holds one report per phone; it goes in calls of up to
+		// reportChunk reports, a few at once, and a phone's next report
+		// waits for the next batch.
+		work := make(chan []sdk.Registration)
 		var wg sync.WaitGroup
-		for range min(reportConcurrency, len(batch)) {
+		for range min(reportConcurrency, (len(batch)+reportChunk-1)/reportChunk) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				for r := range work {
-					rp.report(ctx, r)
+				for rs := range work {
+					rp.report(ctx, rs)
 				}
 			}()
 		}
-		for _, r := range batch {
-			work <- r
+		for len(batch) > 0 {
+			n := min(len(batch), reportChunk)
+			work <- batch[:n]
+			batch = batch[n:]
 		}
 		close(work)
 		wg.Wait()
 	}
 }
 
-// reportConcurrency bounds the reports of a batch in flight at once.
-const reportConcurrency = 8
+// reportChunk is how many reports one call carries; reportConcurrency how
+// many calls of a batch are in flight at once.
+const (
+	reportChunk       = 512
+	reportConcurrency = 4
+)
 
-func (rp *reporter) report(ctx context.Context, r sdk.Registration) {
+func (rp *reporter) report(ctx context.Context, rs []sdk.Registration) {
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	ok, reason, err := rp.host.ReportRegistration(cctx, r)
+	results, err := rp.host.ReportRegistrations(cctx, rs)
 	cancel()
-	switch {
-	case err != nil:
-		rp.log.Warn("registration report failed", "phone", r.PhoneID, "error", err)
-	case !ok:
-		rp.log.Warn("host refused a registration report", "phone", r.PhoneID, "reason", reason)
+	if err != nil {
+		rp.log.Warn("registration reports failed", "reports", len(rs), "first_phone", rs[0].PhoneID, "error", err)
 	}
-	if r.Outcome == sdk.RegGone || err != nil {
-		rp.setReported(rp.phoneKey(r.PhoneID), -1) // a failed report is sent again at the next refresh
+	for i, r := range rs {
+		if err == nil && !results[i].Accepted {
+			rp.log.Warn("host refused a registration report", "phone", r.PhoneID, "reason", results[i].Reason)
+		}
+		if r.Outcome == sdk.RegGone || err != nil {
+			rp.setReported(rp.phoneKey(r.PhoneID), -1) // a failed report is sent again at the next refresh
+		}
 	}
 }

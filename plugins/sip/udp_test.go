@@ -80,6 +80,17 @@ func (h *udpTestHost) ReportRegistration(_ context.Context, r sdk.Registration) 
 
 func (h *udpTestHost) ReportCallState(context.Context, string, bool) error { return nil }
 
+func (h *udpTestHost) ReportRegistrations(_ context.Context, rs []sdk.Registration) ([]sdk.ReportResult, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.reports = append(h.reports, rs...)
+	out := make([]sdk.ReportResult, len(rs))
+	for i := range out {
+		out[i].Accepted = true
+	}
+	return out, nil
+}
+
 func (h *udpTestHost) ListCredentials(_ context.Context, home string) ([]sdk.Credentials, error) {
 	h.listCredentials.Add(1)
 	h.mu.Lock()

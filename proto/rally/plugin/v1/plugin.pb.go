@@ -1483,6 +1483,94 @@ func (x *ReportRegistrationResponse) GetReason() string {
 	return ""
 }
 
+type ReportRegistrationsRequest struct {
+	state         protoimpl.MessageState       `protogen:"open.v1"`
+	Registrations []*ReportRegistrationRequest `protobuf:"bytes,1,rep,name=registrations,proto3" json:"registrations,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportRegistrationsRequest) Reset() {
+	*x = ReportRegistrationsRequest{}
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportRegistrationsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportRegistrationsRequest) ProtoMessage() {}
+
+func (x *ReportRegistrationsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportRegistrationsRequest.ProtoReflect.Descriptor instead.
+func (*ReportRegistrationsRequest) Descriptor() ([]byte, []int) {
+	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ReportRegistrationsRequest) GetRegistrations() []*ReportRegistrationRequest {
+	if x != nil {
+		return x.Registrations
+	}
+	return nil
+}
+
+type ReportRegistrationsResponse struct {
+	state         protoimpl.MessageState        `protogen:"open.v1"`
+	Results       []*ReportRegistrationResponse `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportRegistrationsResponse) Reset() {
+	*x = ReportRegistrationsResponse{}
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportRegistrationsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportRegistrationsResponse) ProtoMessage() {}
+
+func (x *ReportRegistrationsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportRegistrationsResponse.ProtoReflect.Descriptor instead.
+func (*ReportRegistrationsResponse) Descriptor() ([]byte, []int) {
+	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ReportRegistrationsResponse) GetResults() []*ReportRegistrationResponse {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
 type ReportCallStateRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	PhoneId       string                 `protobuf:"bytes,1,opt,name=phone_id,json=phoneId,proto3" json:"phone_id,omitempty"`
@@ -1493,7 +1581,7 @@ type ReportCallStateRequest struct {
 
 func (x *ReportCallStateRequest) Reset() {
 	*x = ReportCallStateRequest{}
-	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[19]
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1505,7 +1593,7 @@ func (x *ReportCallStateRequest) String() string {
 func (*ReportCallStateRequest) ProtoMessage() {}
 
 func (x *ReportCallStateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[19]
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1518,7 +1606,7 @@ func (x *ReportCallStateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportCallStateRequest.ProtoReflect.Descriptor instead.
 func (*ReportCallStateRequest) Descriptor() ([]byte, []int) {
-	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{19}
+	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ReportCallStateRequest) GetPhoneId() string {
@@ -1543,7 +1631,7 @@ type ReportCallStateResponse struct {
 
 func (x *ReportCallStateResponse) Reset() {
 	*x = ReportCallStateResponse{}
-	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[20]
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1555,7 +1643,7 @@ func (x *ReportCallStateResponse) String() string {
 func (*ReportCallStateResponse) ProtoMessage() {}
 
 func (x *ReportCallStateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[20]
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1568,7 +1656,7 @@ func (x *ReportCallStateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportCallStateResponse.ProtoReflect.Descriptor instead.
 func (*ReportCallStateResponse) Descriptor() ([]byte, []int) {
-	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{20}
+	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{22}
 }
 
 type ListRegistrationsRequest struct {
@@ -1581,7 +1669,7 @@ type ListRegistrationsRequest struct {
 
 func (x *ListRegistrationsRequest) Reset() {
 	*x = ListRegistrationsRequest{}
-	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[21]
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1593,7 +1681,7 @@ func (x *ListRegistrationsRequest) String() string {
 func (*ListRegistrationsRequest) ProtoMessage() {}
 
 func (x *ListRegistrationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[21]
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1606,7 +1694,7 @@ func (x *ListRegistrationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRegistrationsRequest.ProtoReflect.Descriptor instead.
 func (*ListRegistrationsRequest) Descriptor() ([]byte, []int) {
-	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{21}
+	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListRegistrationsRequest) GetProtocol() string {
@@ -1625,7 +1713,7 @@ type ListRegistrationsResponse struct {
 
 func (x *ListRegistrationsResponse) Reset() {
 	*x = ListRegistrationsResponse{}
-	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[22]
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1637,7 +1725,7 @@ func (x *ListRegistrationsResponse) String() string {
 func (*ListRegistrationsResponse) ProtoMessage() {}
 
 func (x *ListRegistrationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[22]
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1650,7 +1738,7 @@ func (x *ListRegistrationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRegistrationsResponse.ProtoReflect.Descriptor instead.
 func (*ListRegistrationsResponse) Descriptor() ([]byte, []int) {
-	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{22}
+	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ListRegistrationsResponse) GetRegistrations() []*ReportRegistrationRequest {
@@ -1670,7 +1758,7 @@ type ListCredentialsRequest struct {
 
 func (x *ListCredentialsRequest) Reset() {
 	*x = ListCredentialsRequest{}
-	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[23]
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1682,7 +1770,7 @@ func (x *ListCredentialsRequest) String() string {
 func (*ListCredentialsRequest) ProtoMessage() {}
 
 func (x *ListCredentialsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[23]
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1695,7 +1783,7 @@ func (x *ListCredentialsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCredentialsRequest.ProtoReflect.Descriptor instead.
 func (*ListCredentialsRequest) Descriptor() ([]byte, []int) {
-	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{23}
+	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ListCredentialsRequest) GetHomeSite() string {
@@ -1717,7 +1805,7 @@ type PhoneCredentials struct {
 
 func (x *PhoneCredentials) Reset() {
 	*x = PhoneCredentials{}
-	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[24]
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1729,7 +1817,7 @@ func (x *PhoneCredentials) String() string {
 func (*PhoneCredentials) ProtoMessage() {}
 
 func (x *PhoneCredentials) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[24]
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1742,7 +1830,7 @@ func (x *PhoneCredentials) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PhoneCredentials.ProtoReflect.Descriptor instead.
 func (*PhoneCredentials) Descriptor() ([]byte, []int) {
-	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{24}
+	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *PhoneCredentials) GetPhoneId() string {
@@ -1775,7 +1863,7 @@ type ListCredentialsResponse struct {
 
 func (x *ListCredentialsResponse) Reset() {
 	*x = ListCredentialsResponse{}
-	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[25]
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1787,7 +1875,7 @@ func (x *ListCredentialsResponse) String() string {
 func (*ListCredentialsResponse) ProtoMessage() {}
 
 func (x *ListCredentialsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[25]
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1800,7 +1888,7 @@ func (x *ListCredentialsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCredentialsResponse.ProtoReflect.Descriptor instead.
 func (*ListCredentialsResponse) Descriptor() ([]byte, []int) {
-	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{25}
+	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListCredentialsResponse) GetCredentials() []*PhoneCredentials {
@@ -1905,7 +1993,11 @@ const file_rally_plugin_v1_plugin_proto_rawDesc = "" +
 	"\x03aor\x18\a \x01(\tR\x03aor\"P\n" +
 	"\x1aReportRegistrationResponse\x12\x1a\n" +
 	"\baccepted\x18\x01 \x01(\bR\baccepted\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"G\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"n\n" +
+	"\x1aReportRegistrationsRequest\x12P\n" +
+	"\rregistrations\x18\x01 \x03(\v2*.rally.plugin.v1.ReportRegistrationRequestR\rregistrations\"d\n" +
+	"\x1bReportRegistrationsResponse\x12E\n" +
+	"\aresults\x18\x01 \x03(\v2+.rally.plugin.v1.ReportRegistrationResponseR\aresults\"G\n" +
 	"\x16ReportCallStateRequest\x12\x19\n" +
 	"\bphone_id\x18\x01 \x01(\tR\aphoneId\x12\x12\n" +
 	"\x04busy\x18\x02 \x01(\bR\x04busy\"\x19\n" +
@@ -1943,11 +2035,12 @@ const file_rally_plugin_v1_plugin_proto_rawDesc = "" +
 	"\aGetInfo\x12\x1f.rally.plugin.v1.GetInfoRequest\x1a .rally.plugin.v1.GetInfoResponse\x12R\n" +
 	"\tConfigure\x12!.rally.plugin.v1.ConfigureRequest\x1a\".rally.plugin.v1.ConfigureResponse\x12X\n" +
 	"\vHandleEvent\x12#.rally.plugin.v1.HandleEventRequest\x1a$.rally.plugin.v1.HandleEventResponse\x12R\n" +
-	"\tGetHealth\x12!.rally.plugin.v1.GetHealthRequest\x1a\".rally.plugin.v1.GetHealthResponse2\xe0\x04\n" +
+	"\tGetHealth\x12!.rally.plugin.v1.GetHealthRequest\x1a\".rally.plugin.v1.GetHealthResponse2\xd2\x05\n" +
 	"\vHostService\x12T\n" +
 	"\tWatchView\x12!.rally.plugin.v1.WatchViewRequest\x1a\".rally.plugin.v1.WatchViewResponse0\x01\x12R\n" +
 	"\tGetRecord\x12!.rally.plugin.v1.GetRecordRequest\x1a\".rally.plugin.v1.GetRecordResponse\x12m\n" +
-	"\x12ReportRegistration\x12*.rally.plugin.v1.ReportRegistrationRequest\x1a+.rally.plugin.v1.ReportRegistrationResponse\x12d\n" +
+	"\x12ReportRegistration\x12*.rally.plugin.v1.ReportRegistrationRequest\x1a+.rally.plugin.v1.ReportRegistrationResponse\x12p\n" +
+	"\x13ReportRegistrations\x12+.rally.plugin.v1.ReportRegistrationsRequest\x1a,.rally.plugin.v1.ReportRegistrationsResponse\x12d\n" +
 	"\x0fReportCallState\x12'.rally.plugin.v1.ReportCallStateRequest\x1a(.rally.plugin.v1.ReportCallStateResponse\x12j\n" +
 	"\x11ListRegistrations\x12).rally.plugin.v1.ListRegistrationsRequest\x1a*.rally.plugin.v1.ListRegistrationsResponse\x12f\n" +
 	"\x0fListCredentials\x12'.rally.plugin.v1.ListCredentialsRequest\x1a(.rally.plugin.v1.ListCredentialsResponse0\x01B;Z9github.com/rallyvoip/rally/proto/rally/plugin/v1;pluginv1b\x06proto3"
@@ -1965,87 +2058,93 @@ func file_rally_plugin_v1_plugin_proto_rawDescGZIP() []byte {
 }
 
 var file_rally_plugin_v1_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_rally_plugin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_rally_plugin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_rally_plugin_v1_plugin_proto_goTypes = []any{
-	(EventKind)(0),                     // 0: rally.plugin.v1.EventKind
-	(Health)(0),                        // 1: rally.plugin.v1.Health
-	(RegistrationOutcome)(0),           // 2: rally.plugin.v1.RegistrationOutcome
-	(*GetInfoRequest)(nil),             // 3: rally.plugin.v1.GetInfoRequest
-	(*GetInfoResponse)(nil),            // 4: rally.plugin.v1.GetInfoResponse
-	(*ConfigureRequest)(nil),           // 5: rally.plugin.v1.ConfigureRequest
-	(*ConfigureResponse)(nil),          // 6: rally.plugin.v1.ConfigureResponse
-	(*Event)(nil),                      // 7: rally.plugin.v1.Event
-	(*HandleEventRequest)(nil),         // 8: rally.plugin.v1.HandleEventRequest
-	(*HandleEventResponse)(nil),        // 9: rally.plugin.v1.HandleEventResponse
-	(*GetHealthRequest)(nil),           // 10: rally.plugin.v1.GetHealthRequest
-	(*GetHealthResponse)(nil),          // 11: rally.plugin.v1.GetHealthResponse
-	(*WatchViewRequest)(nil),           // 12: rally.plugin.v1.WatchViewRequest
-	(*PhoneEntry)(nil),                 // 13: rally.plugin.v1.PhoneEntry
-	(*PeerView)(nil),                   // 14: rally.plugin.v1.PeerView
-	(*ViewSnapshot)(nil),               // 15: rally.plugin.v1.ViewSnapshot
-	(*ViewChange)(nil),                 // 16: rally.plugin.v1.ViewChange
-	(*WatchViewResponse)(nil),          // 17: rally.plugin.v1.WatchViewResponse
-	(*GetRecordRequest)(nil),           // 18: rally.plugin.v1.GetRecordRequest
-	(*GetRecordResponse)(nil),          // 19: rally.plugin.v1.GetRecordResponse
-	(*ReportRegistrationRequest)(nil),  // 20: rally.plugin.v1.ReportRegistrationRequest
-	(*ReportRegistrationResponse)(nil), // 21: rally.plugin.v1.ReportRegistrationResponse
-	(*ReportCallStateRequest)(nil),     // 22: rally.plugin.v1.ReportCallStateRequest
-	(*ReportCallStateResponse)(nil),    // 23: rally.plugin.v1.ReportCallStateResponse
-	(*ListRegistrationsRequest)(nil),   // 24: rally.plugin.v1.ListRegistrationsRequest
-	(*ListRegistrationsResponse)(nil),  // 25: rally.plugin.v1.ListRegistrationsResponse
-	(*ListCredentialsRequest)(nil),     // 26: rally.plugin.v1.ListCredentialsRequest
-	(*PhoneCredentials)(nil),           // 27: rally.plugin.v1.PhoneCredentials
-	(*ListCredentialsResponse)(nil),    // 28: rally.plugin.v1.ListCredentialsResponse
-	(*timestamppb.Timestamp)(nil),      // 29: google.protobuf.Timestamp
-	(v1.PhoneKind)(0),                  // 30: rally.federation.v1.PhoneKind
-	(v1.Protocol)(0),                   // 31: rally.federation.v1.Protocol
-	(*v1.Record)(nil),                  // 32: rally.federation.v1.Record
+	(EventKind)(0),                      // 0: rally.plugin.v1.EventKind
+	(Health)(0),                         // 1: rally.plugin.v1.Health
+	(RegistrationOutcome)(0),            // 2: rally.plugin.v1.RegistrationOutcome
+	(*GetInfoRequest)(nil),              // 3: rally.plugin.v1.GetInfoRequest
+	(*GetInfoResponse)(nil),             // 4: rally.plugin.v1.GetInfoResponse
+	(*ConfigureRequest)(nil),            // 5: rally.plugin.v1.ConfigureRequest
+	(*ConfigureResponse)(nil),           // 6: rally.plugin.v1.ConfigureResponse
+	(*Event)(nil),                       // 7: rally.plugin.v1.Event
+	(*HandleEventRequest)(nil),          // 8: rally.plugin.v1.HandleEventRequest
+	(*HandleEventResponse)(nil),         // 9: rally.plugin.v1.HandleEventResponse
+	(*GetHealthRequest)(nil),            // 10: rally.plugin.v1.GetHealthRequest
+	(*GetHealthResponse)(nil),           // 11: rally.plugin.v1.GetHealthResponse
+	(*WatchViewRequest)(nil),            // 12: rally.plugin.v1.WatchViewRequest
+	(*PhoneEntry)(nil),                  // 13: rally.plugin.v1.PhoneEntry
+	(*PeerView)(nil),                    // 14: rally.plugin.v1.PeerView
+	(*ViewSnapshot)(nil),                // 15: rally.plugin.v1.ViewSnapshot
+	(*ViewChange)(nil),                  // 16: rally.plugin.v1.ViewChange
+	(*WatchViewResponse)(nil),           // 17: rally.plugin.v1.WatchViewResponse
+	(*GetRecordRequest)(nil),            // 18: rally.plugin.v1.GetRecordRequest
+	(*GetRecordResponse)(nil),           // 19: rally.plugin.v1.GetRecordResponse
+	(*ReportRegistrationRequest)(nil),   // 20: rally.plugin.v1.ReportRegistrationRequest
+	(*ReportRegistrationResponse)(nil),  // 21: rally.plugin.v1.ReportRegistrationResponse
+	(*ReportRegistrationsRequest)(nil),  // 22: rally.plugin.v1.ReportRegistrationsRequest
+	(*ReportRegistrationsResponse)(nil), // 23: rally.plugin.v1.ReportRegistrationsResponse
+	(*ReportCallStateRequest)(nil),      // 24: rally.plugin.v1.ReportCallStateRequest
+	(*ReportCallStateResponse)(nil),     // 25: rally.plugin.v1.ReportCallStateResponse
+	(*ListRegistrationsRequest)(nil),    // 26: rally.plugin.v1.ListRegistrationsRequest
+	(*ListRegistrationsResponse)(nil),   // 27: rally.plugin.v1.ListRegistrationsResponse
+	(*ListCredentialsRequest)(nil),      // 28: rally.plugin.v1.ListCredentialsRequest
+	(*PhoneCredentials)(nil),            // 29: rally.plugin.v1.PhoneCredentials
+	(*ListCredentialsResponse)(nil),     // 30: rally.plugin.v1.ListCredentialsResponse
+	(*timestamppb.Timestamp)(nil),       // 31: google.protobuf.Timestamp
+	(v1.PhoneKind)(0),                   // 32: rally.federation.v1.PhoneKind
+	(v1.Protocol)(0),                    // 33: rally.federation.v1.Protocol
+	(*v1.Record)(nil),                   // 34: rally.federation.v1.Record
 }
 var file_rally_plugin_v1_plugin_proto_depIdxs = []int32{
 	0,  // 0: rally.plugin.v1.GetInfoResponse.events:type_name -> rally.plugin.v1.EventKind
-	29, // 1: rally.plugin.v1.Event.time:type_name -> google.protobuf.Timestamp
+	31, // 1: rally.plugin.v1.Event.time:type_name -> google.protobuf.Timestamp
 	0,  // 2: rally.plugin.v1.Event.kind:type_name -> rally.plugin.v1.EventKind
 	7,  // 3: rally.plugin.v1.HandleEventRequest.event:type_name -> rally.plugin.v1.Event
 	1,  // 4: rally.plugin.v1.GetHealthResponse.health:type_name -> rally.plugin.v1.Health
-	30, // 5: rally.plugin.v1.PhoneEntry.kind:type_name -> rally.federation.v1.PhoneKind
-	31, // 6: rally.plugin.v1.PhoneEntry.protocol:type_name -> rally.federation.v1.Protocol
-	31, // 7: rally.plugin.v1.PeerView.protocol_down:type_name -> rally.federation.v1.Protocol
+	32, // 5: rally.plugin.v1.PhoneEntry.kind:type_name -> rally.federation.v1.PhoneKind
+	33, // 6: rally.plugin.v1.PhoneEntry.protocol:type_name -> rally.federation.v1.Protocol
+	33, // 7: rally.plugin.v1.PeerView.protocol_down:type_name -> rally.federation.v1.Protocol
 	13, // 8: rally.plugin.v1.ViewSnapshot.phones:type_name -> rally.plugin.v1.PhoneEntry
 	14, // 9: rally.plugin.v1.ViewSnapshot.peers:type_name -> rally.plugin.v1.PeerView
 	13, // 10: rally.plugin.v1.ViewChange.put_phone:type_name -> rally.plugin.v1.PhoneEntry
 	14, // 11: rally.plugin.v1.ViewChange.put_peer:type_name -> rally.plugin.v1.PeerView
 	15, // 12: rally.plugin.v1.WatchViewResponse.snapshot:type_name -> rally.plugin.v1.ViewSnapshot
 	16, // 13: rally.plugin.v1.WatchViewResponse.change:type_name -> rally.plugin.v1.ViewChange
-	32, // 14: rally.plugin.v1.GetRecordResponse.record:type_name -> rally.federation.v1.Record
+	34, // 14: rally.plugin.v1.GetRecordResponse.record:type_name -> rally.federation.v1.Record
 	2,  // 15: rally.plugin.v1.ReportRegistrationRequest.outcome:type_name -> rally.plugin.v1.RegistrationOutcome
-	29, // 16: rally.plugin.v1.ReportRegistrationRequest.expires:type_name -> google.protobuf.Timestamp
-	20, // 17: rally.plugin.v1.ListRegistrationsResponse.registrations:type_name -> rally.plugin.v1.ReportRegistrationRequest
-	27, // 18: rally.plugin.v1.ListCredentialsResponse.credentials:type_name -> rally.plugin.v1.PhoneCredentials
-	3,  // 19: rally.plugin.v1.PluginService.GetInfo:input_type -> rally.plugin.v1.GetInfoRequest
-	5,  // 20: rally.plugin.v1.PluginService.Configure:input_type -> rally.plugin.v1.ConfigureRequest
-	8,  // 21: rally.plugin.v1.PluginService.HandleEvent:input_type -> rally.plugin.v1.HandleEventRequest
-	10, // 22: rally.plugin.v1.PluginService.GetHealth:input_type -> rally.plugin.v1.GetHealthRequest
-	12, // 23: rally.plugin.v1.HostService.WatchView:input_type -> rally.plugin.v1.WatchViewRequest
-	18, // 24: rally.plugin.v1.HostService.GetRecord:input_type -> rally.plugin.v1.GetRecordRequest
-	20, // 25: rally.plugin.v1.HostService.ReportRegistration:input_type -> rally.plugin.v1.ReportRegistrationRequest
-	22, // 26: rally.plugin.v1.HostService.ReportCallState:input_type -> rally.plugin.v1.ReportCallStateRequest
-	24, // 27: rally.plugin.v1.HostService.ListRegistrations:input_type -> rally.plugin.v1.ListRegistrationsRequest
-	26, // 28: rally.plugin.v1.HostService.ListCredentials:input_type -> rally.plugin.v1.ListCredentialsRequest
-	4,  // 29: rally.plugin.v1.PluginService.GetInfo:output_type -> rally.plugin.v1.GetInfoResponse
-	6,  // 30: rally.plugin.v1.PluginService.Configure:output_type -> rally.plugin.v1.ConfigureResponse
-	9,  // 31: rally.plugin.v1.PluginService.HandleEvent:output_type -> rally.plugin.v1.HandleEventResponse
-	11, // 32: rally.plugin.v1.PluginService.GetHealth:output_type -> rally.plugin.v1.GetHealthResponse
-	17, // 33: rally.plugin.v1.HostService.WatchView:output_type -> rally.plugin.v1.WatchViewResponse
-	19, // 34: rally.plugin.v1.HostService.GetRecord:output_type -> rally.plugin.v1.GetRecordResponse
-	21, // 35: rally.plugin.v1.HostService.ReportRegistration:output_type -> rally.plugin.v1.ReportRegistrationResponse
-	23, // 36: rally.plugin.v1.HostService.ReportCallState:output_type -> rally.plugin.v1.ReportCallStateResponse
-	25, // 37: rally.plugin.v1.HostService.ListRegistrations:output_type -> rally.plugin.v1.ListRegistrationsResponse
-	28, // 38: rally.plugin.v1.HostService.ListCredentials:output_type -> rally.plugin.v1.ListCredentialsResponse
-	29, // [29:39] is the sub-list for method output_type
-	19, // [19:29] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	31, // 16: rally.plugin.v1.ReportRegistrationRequest.expires:type_name -> google.protobuf.Timestamp
+	20, // 17: rally.plugin.v1.ReportRegistrationsRequest.registrations:type_name -> rally.plugin.v1.ReportRegistrationRequest
+	21, // 18: rally.plugin.v1.ReportRegistrationsResponse.results:type_name -> rally.plugin.v1.ReportRegistrationResponse
+	20, // 19: rally.plugin.v1.ListRegistrationsResponse.registrations:type_name -> rally.plugin.v1.ReportRegistrationRequest
+	29, // 20: rally.plugin.v1.ListCredentialsResponse.credentials:type_name -> rally.plugin.v1.PhoneCredentials
+	3,  // 21: rally.plugin.v1.PluginService.GetInfo:input_type -> rally.plugin.v1.GetInfoRequest
+	5,  // 22: rally.plugin.v1.PluginService.Configure:input_type -> rally.plugin.v1.ConfigureRequest
+	8,  // 23: rally.plugin.v1.PluginService.HandleEvent:input_type -> rally.plugin.v1.HandleEventRequest
+	10, // 24: rally.plugin.v1.PluginService.GetHealth:input_type -> rally.plugin.v1.GetHealthRequest
+	12, // 25: rally.plugin.v1.HostService.WatchView:input_type -> rally.plugin.v1.WatchViewRequest
+	18, // 26: rally.plugin.v1.HostService.GetRecord:input_type -> rally.plugin.v1.GetRecordRequest
+	20, // 27: rally.plugin.v1.HostService.ReportRegistration:input_type -> rally.plugin.v1.ReportRegistrationRequest
+	22, // 28: rally.plugin.v1.HostService.ReportRegistrations:input_type -> rally.plugin.v1.ReportRegistrationsRequest
+	24, // 29: rally.plugin.v1.HostService.ReportCallState:input_type -> rally.plugin.v1.ReportCallStateRequest
+	26, // 30: rally.plugin.v1.HostService.ListRegistrations:input_type -> rally.plugin.v1.ListRegistrationsRequest
+	28, // 31: rally.plugin.v1.HostService.ListCredentials:input_type -> rally.plugin.v1.ListCredentialsRequest
+	4,  // 32: rally.plugin.v1.PluginService.GetInfo:output_type -> rally.plugin.v1.GetInfoResponse
+	6,  // 33: rally.plugin.v1.PluginService.Configure:output_type -> rally.plugin.v1.ConfigureResponse
+	9,  // 34: rally.plugin.v1.PluginService.HandleEvent:output_type -> rally.plugin.v1.HandleEventResponse
+	11, // 35: rally.plugin.v1.PluginService.GetHealth:output_type -> rally.plugin.v1.GetHealthResponse
+	17, // 36: rally.plugin.v1.HostService.WatchView:output_type -> rally.plugin.v1.WatchViewResponse
+	19, // 37: rally.plugin.v1.HostService.GetRecord:output_type -> rally.plugin.v1.GetRecordResponse
+	21, // 38: rally.plugin.v1.HostService.ReportRegistration:output_type -> rally.plugin.v1.ReportRegistrationResponse
+	23, // 39: rally.plugin.v1.HostService.ReportRegistrations:output_type -> rally.plugin.v1.ReportRegistrationsResponse
+	25, // 40: rally.plugin.v1.HostService.ReportCallState:output_type -> rally.plugin.v1.ReportCallStateResponse
+	27, // 41: rally.plugin.v1.HostService.ListRegistrations:output_type -> rally.plugin.v1.ListRegistrationsResponse
+	30, // 42: rally.plugin.v1.HostService.ListCredentials:output_type -> rally.plugin.v1.ListCredentialsResponse
+	32, // [32:43] is the sub-list for method output_type
+	21, // [21:32] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_rally_plugin_v1_plugin_proto_init() }
@@ -2070,7 +2169,7 @@ func file_rally_plugin_v1_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rally_plugin_v1_plugin_proto_rawDesc), len(file_rally_plugin_v1_plugin_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   26,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

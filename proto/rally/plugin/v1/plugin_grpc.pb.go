@@ -251,12 +251,13 @@ var PluginService_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	HostService_WatchView_FullMethodName          = "/rally.plugin.v1.HostService/WatchView"
-	HostService_GetRecord_FullMethodName          = "/rally.plugin.v1.HostService/GetRecord"
-	HostService_ReportRegistration_FullMethodName = "/rally.plugin.v1.HostService/ReportRegistration"
-	HostService_ReportCallState_FullMethodName    = "/rally.plugin.v1.HostService/ReportCallState"
-	HostService_ListRegistrations_FullMethodName  = "/rally.plugin.v1.HostService/ListRegistrations"
-	HostService_ListCredentials_FullMethodName    = "/rally.plugin.v1.HostService/ListCredentials"
+	HostService_WatchView_FullMethodName           = "/rally.plugin.v1.HostService/WatchView"
+	HostService_GetRecord_FullMethodName           = "/rally.plugin.v1.HostService/GetRecord"
+	HostService_ReportRegistration_FullMethodName  = "/rally.plugin.v1.HostService/ReportRegistration"
+	HostService_ReportRegistrations_FullMethodName = "/rally.plugin.v1.HostService/ReportRegistrations"
+	HostService_ReportCallState_FullMethodName     = "/rally.plugin.v1.HostService/ReportCallState"
+	HostService_ListRegistrations_FullMethodName   = "/rally.plugin.v1.HostService/ListRegistrations"
+	HostService_ListCredentials_FullMethodName     = "/rally.plugin.v1.HostService/ListCredentials"
 )
 
 // HostServiceClient is the client API for HostService service.
@@ -276,6 +277,10 @@ type HostServiceClient interface {
 	// left; the host keeps licence and guest counts and the physical-phone
 	// trigger. A home registration over the licence count is refused.
 	ReportRegistration(ctx context.Context, in *ReportRegistrationRequest, opts ...grpc.CallOption) (*ReportRegistrationResponse, error)
+	// ReportRegistrations is ReportRegistration for many phones in one call
+	// (a registration storm reports tens of thousands of phones a second);
+	// the results are in the order of the registrations.
+	ReportRegistrations(ctx context.Context, in *ReportRegistrationsRequest, opts ...grpc.CallOption) (*ReportRegistrationsResponse, error)
 	// ReportCallState tells the host whether a phone is in a call (graceful
 	// failback waits for idle guests).
 	ReportCallState(ctx context.Context, in *ReportCallStateRequest, opts ...grpc.CallOption) (*ReportCallStateResponse, error)
@@ -331,6 +336,16 @@ func (c *hostServiceClient) ReportRegistration(ctx context.Context, in *ReportRe
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ReportRegistrationResponse)
 	err := c.cc.Invoke(ctx, HostService_ReportRegistration_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *hostServiceClient) ReportRegistrations(ctx context.Context, in *ReportRegistrationsRequest, opts ...grpc.CallOption) (*ReportRegistrationsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReportRegistrationsResponse)
+	err := c.cc.Invoke(ctx, HostService_ReportRegistrations_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -393,6 +408,10 @@ type HostServiceServer interface {
 	// left; the host keeps licence and guest counts and the physical-phone
 	// trigger. A home registration over the licence count is refused.
 	ReportRegistration(context.Context, *ReportRegistrationRequest) (*ReportRegistrationResponse, error)
+	// ReportRegistrations is ReportRegistration for many phones in one call
+	// (a registration storm reports tens of thousands of phones a second);
+	// the results are in the order of the registrations.
+	ReportRegistrations(context.Context, *ReportRegistrationsRequest) (*ReportRegistrationsResponse, error)
 	// ReportCallState tells the host whether a phone is in a call (graceful
 	// failback waits for idle guests).
 	ReportCallState(context.Context, *ReportCallStateRequest) (*ReportCallStateResponse, error)
@@ -423,6 +442,9 @@ func (UnimplementedHostServiceServer) GetRecord(context.Context, *GetRecordReque
 }
 func (UnimplementedHostServiceServer) ReportRegistration(context.Context, *ReportRegistrationRequest) (*ReportRegistrationResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReportRegistration not implemented")
+}
+func (UnimplementedHostServiceServer) ReportRegistrations(context.Context, *ReportRegistrationsRequest) (*ReportRegistrationsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReportRegistrations not implemented")
 }
 func (UnimplementedHostServiceServer) ReportCallState(context.Context, *ReportCallStateRequest) (*ReportCallStateResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReportCallState not implemented")
@@ -501,6 +523,24 @@ func _HostService_ReportRegistration_Handler(srv interface{}, ctx context.Contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _HostService_ReportRegistrations_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReportRegistrationsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HostServiceServer).ReportRegistrations(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: HostService_ReportRegistrations_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HostServiceServer).ReportRegistrations(ctx, req.(*ReportRegistrationsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _HostService_ReportCallState_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ReportCallStateRequest)
 	if err := dec(in); err != nil {
@@ -562,6 +602,10 @@ var HostService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ReportRegistration",
 			Handler:    _HostService_ReportRegistration_Handler,
+		},
+		{
+			MethodName: "ReportRegistrations",
+			Handler:    _HostService_ReportRegistrations_Handler,
 		},
 		{
 			MethodName: "ReportCallState",
