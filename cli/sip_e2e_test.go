@@ -2,7 +2,10 @@ package cli
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -25,6 +28,47 @@ func withSIP(t testing.TB, s e2eSite, host string) string {
 		t.Fatal(err)
 	}
 	return addr
+}
+
+// withMetrics adds a metrics listener to a site config and returns its
+// address.
+func withMetrics(t testing.TB, s e2eSite, host string) string {
+	t.Helper()
+	addr := freePort(t, host)
+	f, err := os.OpenFile(s.cfg, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString("metrics: " + addr + "\n"); err != nil {
+		t.Fatal(err)
+	}
+	return addr
+}
+
+// scrape reads one sample (name with its labels, as exposed) from the
+// /metrics of addr; -1 when it is not there.
+func scrape(t testing.TB, addr, sample string) float64 {
+	t.Helper()
+	res, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, sample+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+			return f
+		}
+	}
+	return -1
 }
 
 func sipServing(c adminv1.AdminServiceClient) bool {
@@ -72,6 +116,7 @@ func TestSIPFailoverAndFailback(t *testing.T) {
 	london, paris := writeSites(t, "automatic", false)
 	londonSIP := withSIP(t, london, "127.0.0.1")
 	parisSIP := withSIP(t, paris, "127.0.0.2")
+	parisMetrics := withMetrics(t, paris, "127.0.0.2")
 	serveSite(t, paris.cfg)
 	lp := serveSite(t, london.cfg)
 	lc, pc := adminOf(t, london), adminOf(t, paris)
@@ -102,6 +147,12 @@ func TestSIPFailoverAndFailback(t *testing.T) {
 	registerAt(t, stranger, londonSIP, 403)
 	if got := registerAt(t, alice, parisSIP, 503); !strings.Contains(got, "Retry-After: 2") {
 		t.Errorf("refusal at the backup: %s", got)
+	}
+	// The refusal is counted in the backup's metrics (DESIGN §1.1): the
+	// plugin's counters are served by the daemon.
+	refused := `rally_plugin_sip_registers_total{plugin="sip",result="refused_homed_at_live_peer"}`
+	if v := scrape(t, parisMetrics, refused); v < 1 {
+		t.Errorf("%s = %v, want at least 1", refused, v)
 	}
 	waitFor(t, 5*time.Second, "london counts a licensed registration", func() bool {
 		st, err := lc.GetStatus(context.Background(), &adminv1.GetStatusRequest{})

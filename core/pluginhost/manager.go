@@ -370,6 +370,46 @@ func (m *Manager) Events(e sdk.Event) {
 	}
 }
 
+// Metrics asks every running plugin for its own metrics (sdk.MetricsSource),
+// concurrently, until ctx ends; a plugin that fails or is late is left
+// out of this scrape.
+func (m *Manager) Metrics(ctx context.Context) map[string][]sdk.Metric {
+	type source struct {
+		name string
+		src  sdk.MetricsSource
+	}
+	var sources []source
+	m.mu.Lock()
+	for _, p := range m.plugins {
+		if p.inst == nil {
+			continue
+		}
+		if src, ok := p.inst.impl.(sdk.MetricsSource); ok {
+			sources = append(sources, source{p.name, src})
+		}
+	}
+	m.mu.Unlock()
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	out := make(map[string][]sdk.Metric, len(sources))
+	for _, s := range sources {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ms, err := s.src.Metrics(ctx)
+			if err != nil {
+				m.log.Debug("plugin metrics", "plugin", s.name, "error", err)
+				return
+			}
+			mu.Lock()
+			out[s.name] = ms
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
 // Status reports every plugin, sorted by name.
 func (m *Manager) Status() []*adminv1.PluginStatus {
 	m.mu.Lock()

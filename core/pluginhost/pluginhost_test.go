@@ -327,6 +327,11 @@ func TestInstallConfigureEvents(t *testing.T) {
 		return len(p) == 1 && p[0]["phone"] == "203"
 	})
 
+	// The test plugin has no metrics of its own: none, and no error.
+	if ms, ok := h.m.Metrics(ctx)["tp"]; !ok || len(ms) != 0 {
+		t.Errorf("metrics of a plugin without any = %v, %v", ms, ok)
+	}
+
 	const n = 100
 	for i := range n {
 		h.m.Events(sdk.Event{Time: time.Now(), Kind: sdk.EventPeerState, Peer: "paris", To: fmt.Sprint(i)})

@@ -111,6 +111,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts ...O
 		s.Close()
 		return nil, err
 	}
+	s.metrics.AddPlugins(s.plugins.Metrics)
 	fed, err := federation.New(federation.Config{
 		Site:          cfg.Site,
 		Listen:        cfg.Federation.Listen,

@@ -93,6 +93,25 @@ func (c *pluginClient) HandleEvent(ctx context.Context, e Event) error {
 	return c.err(ctx, err)
 }
 
+// Metrics asks the plugin for its metrics; a plugin built before
+// GetMetrics existed has none.
+func (c *pluginClient) Metrics(ctx context.Context) ([]Metric, error) {
+	r, err := c.client.GetMetrics(ctx, &pluginv1.GetMetricsRequest{})
+	if status.Code(err) == codes.Unimplemented {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, c.err(ctx, err)
+	}
+	out := make([]Metric, 0, len(r.GetMetrics()))
+	for _, m := range r.GetMetrics() {
+		out = append(out, metricFromProto(m))
+	}
+	return out, nil
+}
+
+var _ MetricsSource = (*pluginClient)(nil)
+
 func (c *pluginClient) Health(ctx context.Context) (Health, error) {
 	r, err := c.client.GetHealth(ctx, &pluginv1.GetHealthRequest{})
 	if err != nil {

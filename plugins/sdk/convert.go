@@ -355,3 +355,26 @@ func viewUpdateFromProto(r *pluginv1.WatchViewResponse) ViewUpdate {
 	}
 	return ViewUpdate{Err: errors.New("sdk: empty view update (an item from a newer host?)")}
 }
+
+func metricToProto(m Metric) *pluginv1.Metric {
+	kind := pluginv1.MetricKind_METRIC_KIND_COUNTER
+	if m.Gauge {
+		kind = pluginv1.MetricKind_METRIC_KIND_GAUGE
+	}
+	r := &pluginv1.Metric{Name: m.Name, Help: m.Help, Kind: kind, Value: m.Value}
+	for _, k := range slices.Sorted(maps.Keys(m.Labels)) {
+		r.Labels = append(r.Labels, &pluginv1.MetricLabel{Name: k, Value: m.Labels[k]})
+	}
+	return r
+}
+
+func metricFromProto(r *pluginv1.Metric) Metric {
+	m := Metric{Name: r.GetName(), Help: r.GetHelp(), Gauge: r.GetKind() == pluginv1.MetricKind_METRIC_KIND_GAUGE, Value: r.GetValue()}
+	if len(r.GetLabels()) > 0 {
+		m.Labels = make(map[string]string, len(r.GetLabels()))
+		for _, l := range r.GetLabels() {
+			m.Labels[l.GetName()] = l.GetValue()
+		}
+	}
+	return m
+}

@@ -43,8 +43,16 @@
 //   - A protocol plugin admits phones without a round trip to the host:
 //     keep a [View] (NewView(cfg.Site), go view.Run(ctx, host)) and decide
 //     with view.Table().Decide; report what you accept with
-//     Host.ReportRegistration and keep the table's licence accounting with
-//     Table.Registered / Table.Unregistered.
+//     Host.ReportRegistration (or many at once with ReportRegistrations)
+//     and keep the table's licence accounting with Table.Registered /
+//     Table.Unregistered. Load digest credentials in bulk with
+//     Host.ListCredentials rather than one GetRecord per phone.
+//   - Name the events you need in Info.Events (none named: all of them);
+//     the host then does not call HandleEvent for the others, such as one
+//     event per registration.
+//   - A plugin that counts things (refusals, drops) implements
+//     [MetricsSource]; the host serves the samples on its /metrics as
+//     rally_plugin_NAME{plugin="..."}.
 //   - Log with [Logger]: it writes hclog JSON to the process's stderr, which
 //     the host re-logs with the right levels. Anything written to
 //     os.Stdout or os.Stderr after Serve starts is captured by go-plugin

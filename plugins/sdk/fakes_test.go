@@ -32,13 +32,23 @@ type fakePlugin struct {
 	events    []sdk.Event   // received by HandleEvent
 	calls     int           // calls of any method
 	configure chan sdk.Host // if set, receives each host
+	metrics   []sdk.Metric  // returned by Metrics
+}
+
+func (f *fakePlugin) Metrics(ctx context.Context) ([]sdk.Metric, error) {
+	if err := f.enter(ctx); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.metrics, nil
 }
 
 var _ sdk.Plugin = (*fakePlugin)(nil)
 
 // fresh returns a new fake that behaves like f, with nothing recorded.
 func (f *fakePlugin) fresh() *fakePlugin {
-	return &fakePlugin{info: f.info, endpoints: f.endpoints, health: f.health, err: f.err, block: f.block}
+	return &fakePlugin{info: f.info, endpoints: f.endpoints, health: f.health, err: f.err, block: f.block, metrics: f.metrics}
 }
 
 func (f *fakePlugin) enter(ctx context.Context) error {

@@ -87,6 +87,22 @@ func (s *pluginServer) HandleEvent(ctx context.Context, req *pluginv1.HandleEven
 	return &pluginv1.HandleEventResponse{}, nil
 }
 
+func (s *pluginServer) GetMetrics(ctx context.Context, _ *pluginv1.GetMetricsRequest) (*pluginv1.GetMetricsResponse, error) {
+	src, ok := s.impl.(MetricsSource)
+	if !ok {
+		return &pluginv1.GetMetricsResponse{}, nil
+	}
+	ms, err := src.Metrics(ctx)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	resp := &pluginv1.GetMetricsResponse{Metrics: make([]*pluginv1.Metric, 0, len(ms))}
+	for _, m := range ms {
+		resp.Metrics = append(resp.Metrics, metricToProto(m))
+	}
+	return resp, nil
+}
+
 func (s *pluginServer) GetHealth(ctx context.Context, _ *pluginv1.GetHealthRequest) (*pluginv1.GetHealthResponse, error) {
 	h, err := s.impl.Health(ctx)
 	if err != nil {

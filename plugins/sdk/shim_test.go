@@ -58,6 +58,26 @@ func TestPluginCalls(t *testing.T) {
 			},
 		},
 		{
+			name: "metrics",
+			fake: &fakePlugin{metrics: []sdk.Metric{
+				{Name: "sip_registers_total", Help: "REGISTERs.", Value: 3, Labels: map[string]string{"result": "home", "transport": "udp"}},
+				{Name: "sip_bindings", Help: "Bindings.", Gauge: true, Value: 2.5},
+			}},
+			run: func(t *testing.T, ctx context.Context, p sdk.Plugin, f *fakePlugin) {
+				src, ok := p.(sdk.MetricsSource)
+				if !ok {
+					t.Fatal("the host's plugin client is not a MetricsSource")
+				}
+				got, err := src.Metrics(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !reflect.DeepEqual(got, f.metrics) {
+					t.Fatalf("Metrics = %+v, want %+v", got, f.metrics)
+				}
+			},
+		},
+		{
 			name: "info without api versions speaks the SDK's",
 			fake: &fakePlugin{info: sdk.Info{Name: "webhook"}},
 			run: func(t *testing.T, ctx context.Context, p sdk.Plugin, f *fakePlugin) {

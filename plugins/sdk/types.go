@@ -29,6 +29,27 @@ type Plugin interface {
 	Health(ctx context.Context) (Health, error)
 }
 
+// MetricsSource is implemented by a plugin that has metrics of its own
+// (optional: a plugin without it reports none). The host asks at each
+// scrape of its /metrics and serves them as rally_plugin_NAME with a
+// plugin label; keep it cheap.
+type MetricsSource interface {
+	Metrics(ctx context.Context) ([]Metric, error)
+}
+
+// Metric is one sample of a plugin's metric. Samples with the same Name
+// are one family and must share Gauge, Help and label names.
+type Metric struct {
+	// Name is lowercase letters, digits and '_'; a counter's ends in
+	// _total.
+	Name string
+	Help string
+	// Gauge is true for a value that goes up and down; false is a counter.
+	Gauge  bool
+	Value  float64
+	Labels map[string]string
+}
+
 // Info describes a plugin.
 type Info struct {
 	// Name is the plugin's name: its key under `plugins:` in the site

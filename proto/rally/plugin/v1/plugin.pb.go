@@ -137,6 +137,58 @@ func (Health) EnumDescriptor() ([]byte, []int) {
 	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{1}
 }
 
+// MetricKind is how a metric's value behaves.
+type MetricKind int32
+
+const (
+	MetricKind_METRIC_KIND_UNSPECIFIED MetricKind = 0
+	// Only ever grows (until the plugin restarts); the name ends in _total.
+	MetricKind_METRIC_KIND_COUNTER MetricKind = 1
+	// Goes up and down.
+	MetricKind_METRIC_KIND_GAUGE MetricKind = 2
+)
+
+// Enum value maps for MetricKind.
+var (
+	MetricKind_name = map[int32]string{
+		0: "METRIC_KIND_UNSPECIFIED",
+		1: "METRIC_KIND_COUNTER",
+		2: "METRIC_KIND_GAUGE",
+	}
+	MetricKind_value = map[string]int32{
+		"METRIC_KIND_UNSPECIFIED": 0,
+		"METRIC_KIND_COUNTER":     1,
+		"METRIC_KIND_GAUGE":       2,
+	}
+)
+
+func (x MetricKind) Enum() *MetricKind {
+	p := new(MetricKind)
+	*p = x
+	return p
+}
+
+func (x MetricKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (MetricKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_rally_plugin_v1_plugin_proto_enumTypes[2].Descriptor()
+}
+
+func (MetricKind) Type() protoreflect.EnumType {
+	return &file_rally_plugin_v1_plugin_proto_enumTypes[2]
+}
+
+func (x MetricKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use MetricKind.Descriptor instead.
+func (MetricKind) EnumDescriptor() ([]byte, []int) {
+	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{2}
+}
+
 // RegistrationOutcome is how a phone is registered here.
 type RegistrationOutcome int32
 
@@ -175,11 +227,11 @@ func (x RegistrationOutcome) String() string {
 }
 
 func (RegistrationOutcome) Descriptor() protoreflect.EnumDescriptor {
-	return file_rally_plugin_v1_plugin_proto_enumTypes[2].Descriptor()
+	return file_rally_plugin_v1_plugin_proto_enumTypes[3].Descriptor()
 }
 
 func (RegistrationOutcome) Type() protoreflect.EnumType {
-	return &file_rally_plugin_v1_plugin_proto_enumTypes[2]
+	return &file_rally_plugin_v1_plugin_proto_enumTypes[3]
 }
 
 func (x RegistrationOutcome) Number() protoreflect.EnumNumber {
@@ -188,7 +240,7 @@ func (x RegistrationOutcome) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use RegistrationOutcome.Descriptor instead.
 func (RegistrationOutcome) EnumDescriptor() ([]byte, []int) {
-	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{2}
+	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{3}
 }
 
 type GetInfoRequest struct {
@@ -727,6 +779,218 @@ func (x *GetHealthResponse) GetMessage() string {
 	return ""
 }
 
+type GetMetricsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetMetricsRequest) Reset() {
+	*x = GetMetricsRequest{}
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetMetricsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetMetricsRequest) ProtoMessage() {}
+
+func (x *GetMetricsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetMetricsRequest.ProtoReflect.Descriptor instead.
+func (*GetMetricsRequest) Descriptor() ([]byte, []int) {
+	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{9}
+}
+
+// MetricLabel is one label of a metric sample.
+type MetricLabel struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Value         string                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MetricLabel) Reset() {
+	*x = MetricLabel{}
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MetricLabel) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MetricLabel) ProtoMessage() {}
+
+func (x *MetricLabel) ProtoReflect() protoreflect.Message {
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MetricLabel.ProtoReflect.Descriptor instead.
+func (*MetricLabel) Descriptor() ([]byte, []int) {
+	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *MetricLabel) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *MetricLabel) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+// Metric is one sample. Samples with the same name are one family: they
+// must share kind, help and label names.
+type Metric struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name is lowercase letters, digits and '_' ("sip_register_total").
+	Name          string         `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Help          string         `protobuf:"bytes,2,opt,name=help,proto3" json:"help,omitempty"`
+	Kind          MetricKind     `protobuf:"varint,3,opt,name=kind,proto3,enum=rally.plugin.v1.MetricKind" json:"kind,omitempty"`
+	Value         float64        `protobuf:"fixed64,4,opt,name=value,proto3" json:"value,omitempty"`
+	Labels        []*MetricLabel `protobuf:"bytes,5,rep,name=labels,proto3" json:"labels,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Metric) Reset() {
+	*x = Metric{}
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Metric) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Metric) ProtoMessage() {}
+
+func (x *Metric) ProtoReflect() protoreflect.Message {
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Metric.ProtoReflect.Descriptor instead.
+func (*Metric) Descriptor() ([]byte, []int) {
+	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *Metric) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Metric) GetHelp() string {
+	if x != nil {
+		return x.Help
+	}
+	return ""
+}
+
+func (x *Metric) GetKind() MetricKind {
+	if x != nil {
+		return x.Kind
+	}
+	return MetricKind_METRIC_KIND_UNSPECIFIED
+}
+
+func (x *Metric) GetValue() float64 {
+	if x != nil {
+		return x.Value
+	}
+	return 0
+}
+
+func (x *Metric) GetLabels() []*MetricLabel {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
+type GetMetricsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Metrics       []*Metric              `protobuf:"bytes,1,rep,name=metrics,proto3" json:"metrics,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetMetricsResponse) Reset() {
+	*x = GetMetricsResponse{}
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetMetricsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetMetricsResponse) ProtoMessage() {}
+
+func (x *GetMetricsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetMetricsResponse.ProtoReflect.Descriptor instead.
+func (*GetMetricsResponse) Descriptor() ([]byte, []int) {
+	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *GetMetricsResponse) GetMetrics() []*Metric {
+	if x != nil {
+		return x.Metrics
+	}
+	return nil
+}
+
 type WatchViewRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -735,7 +999,7 @@ type WatchViewRequest struct {
 
 func (x *WatchViewRequest) Reset() {
 	*x = WatchViewRequest{}
-	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[9]
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -747,7 +1011,7 @@ func (x *WatchViewRequest) String() string {
 func (*WatchViewRequest) ProtoMessage() {}
 
 func (x *WatchViewRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[9]
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -760,7 +1024,7 @@ func (x *WatchViewRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchViewRequest.ProtoReflect.Descriptor instead.
 func (*WatchViewRequest) Descriptor() ([]byte, []int) {
-	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{9}
+	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{13}
 }
 
 // PhoneEntry is what admission needs of a phone.
@@ -782,7 +1046,7 @@ type PhoneEntry struct {
 
 func (x *PhoneEntry) Reset() {
 	*x = PhoneEntry{}
-	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[10]
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -794,7 +1058,7 @@ func (x *PhoneEntry) String() string {
 func (*PhoneEntry) ProtoMessage() {}
 
 func (x *PhoneEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[10]
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -807,7 +1071,7 @@ func (x *PhoneEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PhoneEntry.ProtoReflect.Descriptor instead.
 func (*PhoneEntry) Descriptor() ([]byte, []int) {
-	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{10}
+	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *PhoneEntry) GetId() string {
@@ -875,7 +1139,7 @@ type PeerView struct {
 
 func (x *PeerView) Reset() {
 	*x = PeerView{}
-	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[11]
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -887,7 +1151,7 @@ func (x *PeerView) String() string {
 func (*PeerView) ProtoMessage() {}
 
 func (x *PeerView) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[11]
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -900,7 +1164,7 @@ func (x *PeerView) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerView.ProtoReflect.Descriptor instead.
 func (*PeerView) Descriptor() ([]byte, []int) {
-	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{11}
+	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *PeerView) GetSite() string {
@@ -972,7 +1236,7 @@ type ViewSnapshot struct {
 
 func (x *ViewSnapshot) Reset() {
 	*x = ViewSnapshot{}
-	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[12]
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -984,7 +1248,7 @@ func (x *ViewSnapshot) String() string {
 func (*ViewSnapshot) ProtoMessage() {}
 
 func (x *ViewSnapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[12]
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -997,7 +1261,7 @@ func (x *ViewSnapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ViewSnapshot.ProtoReflect.Descriptor instead.
 func (*ViewSnapshot) Descriptor() ([]byte, []int) {
-	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{12}
+	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ViewSnapshot) GetSite() string {
@@ -1045,7 +1309,7 @@ type ViewChange struct {
 
 func (x *ViewChange) Reset() {
 	*x = ViewChange{}
-	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[13]
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1057,7 +1321,7 @@ func (x *ViewChange) String() string {
 func (*ViewChange) ProtoMessage() {}
 
 func (x *ViewChange) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[13]
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1070,7 +1334,7 @@ func (x *ViewChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ViewChange.ProtoReflect.Descriptor instead.
 func (*ViewChange) Descriptor() ([]byte, []int) {
-	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{13}
+	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ViewChange) GetChange() isViewChange_Change {
@@ -1172,7 +1436,7 @@ type WatchViewResponse struct {
 
 func (x *WatchViewResponse) Reset() {
 	*x = WatchViewResponse{}
-	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[14]
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1184,7 +1448,7 @@ func (x *WatchViewResponse) String() string {
 func (*WatchViewResponse) ProtoMessage() {}
 
 func (x *WatchViewResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[14]
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1197,7 +1461,7 @@ func (x *WatchViewResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchViewResponse.ProtoReflect.Descriptor instead.
 func (*WatchViewResponse) Descriptor() ([]byte, []int) {
-	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{14}
+	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *WatchViewResponse) GetItem() isWatchViewResponse_Item {
@@ -1252,7 +1516,7 @@ type GetRecordRequest struct {
 
 func (x *GetRecordRequest) Reset() {
 	*x = GetRecordRequest{}
-	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[15]
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1264,7 +1528,7 @@ func (x *GetRecordRequest) String() string {
 func (*GetRecordRequest) ProtoMessage() {}
 
 func (x *GetRecordRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[15]
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1277,7 +1541,7 @@ func (x *GetRecordRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRecordRequest.ProtoReflect.Descriptor instead.
 func (*GetRecordRequest) Descriptor() ([]byte, []int) {
-	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{15}
+	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *GetRecordRequest) GetKey() string {
@@ -1303,7 +1567,7 @@ type GetRecordResponse struct {
 
 func (x *GetRecordResponse) Reset() {
 	*x = GetRecordResponse{}
-	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[16]
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1315,7 +1579,7 @@ func (x *GetRecordResponse) String() string {
 func (*GetRecordResponse) ProtoMessage() {}
 
 func (x *GetRecordResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[16]
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1328,7 +1592,7 @@ func (x *GetRecordResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRecordResponse.ProtoReflect.Descriptor instead.
 func (*GetRecordResponse) Descriptor() ([]byte, []int) {
-	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{16}
+	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GetRecordResponse) GetRecord() *v1.Record {
@@ -1353,7 +1617,7 @@ type ReportRegistrationRequest struct {
 
 func (x *ReportRegistrationRequest) Reset() {
 	*x = ReportRegistrationRequest{}
-	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[17]
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1365,7 +1629,7 @@ func (x *ReportRegistrationRequest) String() string {
 func (*ReportRegistrationRequest) ProtoMessage() {}
 
 func (x *ReportRegistrationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[17]
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1378,7 +1642,7 @@ func (x *ReportRegistrationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportRegistrationRequest.ProtoReflect.Descriptor instead.
 func (*ReportRegistrationRequest) Descriptor() ([]byte, []int) {
-	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{17}
+	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ReportRegistrationRequest) GetPhoneId() string {
@@ -1441,7 +1705,7 @@ type ReportRegistrationResponse struct {
 
 func (x *ReportRegistrationResponse) Reset() {
 	*x = ReportRegistrationResponse{}
-	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[18]
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1453,7 +1717,7 @@ func (x *ReportRegistrationResponse) String() string {
 func (*ReportRegistrationResponse) ProtoMessage() {}
 
 func (x *ReportRegistrationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[18]
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1466,7 +1730,7 @@ func (x *ReportRegistrationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportRegistrationResponse.ProtoReflect.Descriptor instead.
 func (*ReportRegistrationResponse) Descriptor() ([]byte, []int) {
-	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{18}
+	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ReportRegistrationResponse) GetAccepted() bool {
@@ -1492,7 +1756,7 @@ type ReportRegistrationsRequest struct {
 
 func (x *ReportRegistrationsRequest) Reset() {
 	*x = ReportRegistrationsRequest{}
-	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[19]
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1504,7 +1768,7 @@ func (x *ReportRegistrationsRequest) String() string {
 func (*ReportRegistrationsRequest) ProtoMessage() {}
 
 func (x *ReportRegistrationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[19]
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1517,7 +1781,7 @@ func (x *ReportRegistrationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportRegistrationsRequest.ProtoReflect.Descriptor instead.
 func (*ReportRegistrationsRequest) Descriptor() ([]byte, []int) {
-	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{19}
+	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ReportRegistrationsRequest) GetRegistrations() []*ReportRegistrationRequest {
@@ -1536,7 +1800,7 @@ type ReportRegistrationsResponse struct {
 
 func (x *ReportRegistrationsResponse) Reset() {
 	*x = ReportRegistrationsResponse{}
-	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[20]
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1548,7 +1812,7 @@ func (x *ReportRegistrationsResponse) String() string {
 func (*ReportRegistrationsResponse) ProtoMessage() {}
 
 func (x *ReportRegistrationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[20]
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1561,7 +1825,7 @@ func (x *ReportRegistrationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportRegistrationsResponse.ProtoReflect.Descriptor instead.
 func (*ReportRegistrationsResponse) Descriptor() ([]byte, []int) {
-	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{20}
+	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ReportRegistrationsResponse) GetResults() []*ReportRegistrationResponse {
@@ -1581,7 +1845,7 @@ type ReportCallStateRequest struct {
 
 func (x *ReportCallStateRequest) Reset() {
 	*x = ReportCallStateRequest{}
-	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[21]
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1593,7 +1857,7 @@ func (x *ReportCallStateRequest) String() string {
 func (*ReportCallStateRequest) ProtoMessage() {}
 
 func (x *ReportCallStateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[21]
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1606,7 +1870,7 @@ func (x *ReportCallStateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportCallStateRequest.ProtoReflect.Descriptor instead.
 func (*ReportCallStateRequest) Descriptor() ([]byte, []int) {
-	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{21}
+	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ReportCallStateRequest) GetPhoneId() string {
@@ -1631,7 +1895,7 @@ type ReportCallStateResponse struct {
 
 func (x *ReportCallStateResponse) Reset() {
 	*x = ReportCallStateResponse{}
-	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[22]
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1643,7 +1907,7 @@ func (x *ReportCallStateResponse) String() string {
 func (*ReportCallStateResponse) ProtoMessage() {}
 
 func (x *ReportCallStateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[22]
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1656,7 +1920,7 @@ func (x *ReportCallStateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportCallStateResponse.ProtoReflect.Descriptor instead.
 func (*ReportCallStateResponse) Descriptor() ([]byte, []int) {
-	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{22}
+	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{26}
 }
 
 type ListRegistrationsRequest struct {
@@ -1669,7 +1933,7 @@ type ListRegistrationsRequest struct {
 
 func (x *ListRegistrationsRequest) Reset() {
 	*x = ListRegistrationsRequest{}
-	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[23]
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1681,7 +1945,7 @@ func (x *ListRegistrationsRequest) String() string {
 func (*ListRegistrationsRequest) ProtoMessage() {}
 
 func (x *ListRegistrationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[23]
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1694,7 +1958,7 @@ func (x *ListRegistrationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRegistrationsRequest.ProtoReflect.Descriptor instead.
 func (*ListRegistrationsRequest) Descriptor() ([]byte, []int) {
-	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{23}
+	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListRegistrationsRequest) GetProtocol() string {
@@ -1713,7 +1977,7 @@ type ListRegistrationsResponse struct {
 
 func (x *ListRegistrationsResponse) Reset() {
 	*x = ListRegistrationsResponse{}
-	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[24]
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1725,7 +1989,7 @@ func (x *ListRegistrationsResponse) String() string {
 func (*ListRegistrationsResponse) ProtoMessage() {}
 
 func (x *ListRegistrationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[24]
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1738,7 +2002,7 @@ func (x *ListRegistrationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRegistrationsResponse.ProtoReflect.Descriptor instead.
 func (*ListRegistrationsResponse) Descriptor() ([]byte, []int) {
-	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{24}
+	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListRegistrationsResponse) GetRegistrations() []*ReportRegistrationRequest {
@@ -1758,7 +2022,7 @@ type ListCredentialsRequest struct {
 
 func (x *ListCredentialsRequest) Reset() {
 	*x = ListCredentialsRequest{}
-	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[25]
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1770,7 +2034,7 @@ func (x *ListCredentialsRequest) String() string {
 func (*ListCredentialsRequest) ProtoMessage() {}
 
 func (x *ListCredentialsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[25]
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1783,7 +2047,7 @@ func (x *ListCredentialsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCredentialsRequest.ProtoReflect.Descriptor instead.
 func (*ListCredentialsRequest) Descriptor() ([]byte, []int) {
-	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{25}
+	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListCredentialsRequest) GetHomeSite() string {
@@ -1805,7 +2069,7 @@ type PhoneCredentials struct {
 
 func (x *PhoneCredentials) Reset() {
 	*x = PhoneCredentials{}
-	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[26]
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1817,7 +2081,7 @@ func (x *PhoneCredentials) String() string {
 func (*PhoneCredentials) ProtoMessage() {}
 
 func (x *PhoneCredentials) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[26]
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1830,7 +2094,7 @@ func (x *PhoneCredentials) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PhoneCredentials.ProtoReflect.Descriptor instead.
 func (*PhoneCredentials) Descriptor() ([]byte, []int) {
-	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{26}
+	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *PhoneCredentials) GetPhoneId() string {
@@ -1863,7 +2127,7 @@ type ListCredentialsResponse struct {
 
 func (x *ListCredentialsResponse) Reset() {
 	*x = ListCredentialsResponse{}
-	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[27]
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1875,7 +2139,7 @@ func (x *ListCredentialsResponse) String() string {
 func (*ListCredentialsResponse) ProtoMessage() {}
 
 func (x *ListCredentialsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[27]
+	mi := &file_rally_plugin_v1_plugin_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1888,7 +2152,7 @@ func (x *ListCredentialsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCredentialsResponse.ProtoReflect.Descriptor instead.
 func (*ListCredentialsResponse) Descriptor() ([]byte, []int) {
-	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{27}
+	return file_rally_plugin_v1_plugin_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ListCredentialsResponse) GetCredentials() []*PhoneCredentials {
@@ -1940,7 +2204,19 @@ const file_rally_plugin_v1_plugin_proto_rawDesc = "" +
 	"\x10GetHealthRequest\"^\n" +
 	"\x11GetHealthResponse\x12/\n" +
 	"\x06health\x18\x01 \x01(\x0e2\x17.rally.plugin.v1.HealthR\x06health\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"\x12\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\x13\n" +
+	"\x11GetMetricsRequest\"7\n" +
+	"\vMetricLabel\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\"\xad\x01\n" +
+	"\x06Metric\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04help\x18\x02 \x01(\tR\x04help\x12/\n" +
+	"\x04kind\x18\x03 \x01(\x0e2\x1b.rally.plugin.v1.MetricKindR\x04kind\x12\x14\n" +
+	"\x05value\x18\x04 \x01(\x01R\x05value\x124\n" +
+	"\x06labels\x18\x05 \x03(\v2\x1c.rally.plugin.v1.MetricLabelR\x06labels\"G\n" +
+	"\x12GetMetricsResponse\x121\n" +
+	"\ametrics\x18\x01 \x03(\v2\x17.rally.plugin.v1.MetricR\ametrics\"\x12\n" +
 	"\x10WatchViewRequest\"\xd6\x01\n" +
 	"\n" +
 	"PhoneEntry\x12\x0e\n" +
@@ -2025,17 +2301,24 @@ const file_rally_plugin_v1_plugin_proto_rawDesc = "" +
 	"\x06Health\x12\x16\n" +
 	"\x12HEALTH_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eHEALTH_SERVING\x10\x01\x12\x16\n" +
-	"\x12HEALTH_NOT_SERVING\x10\x02*\x99\x01\n" +
+	"\x12HEALTH_NOT_SERVING\x10\x02*Y\n" +
+	"\n" +
+	"MetricKind\x12\x1b\n" +
+	"\x17METRIC_KIND_UNSPECIFIED\x10\x00\x12\x17\n" +
+	"\x13METRIC_KIND_COUNTER\x10\x01\x12\x15\n" +
+	"\x11METRIC_KIND_GAUGE\x10\x02*\x99\x01\n" +
 	"\x13RegistrationOutcome\x12$\n" +
 	" REGISTRATION_OUTCOME_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19REGISTRATION_OUTCOME_HOME\x10\x01\x12\x1e\n" +
 	"\x1aREGISTRATION_OUTCOME_GUEST\x10\x02\x12\x1d\n" +
-	"\x19REGISTRATION_OUTCOME_GONE\x10\x032\xdf\x02\n" +
+	"\x19REGISTRATION_OUTCOME_GONE\x10\x032\xb6\x03\n" +
 	"\rPluginService\x12L\n" +
 	"\aGetInfo\x12\x1f.rally.plugin.v1.GetInfoRequest\x1a .rally.plugin.v1.GetInfoResponse\x12R\n" +
 	"\tConfigure\x12!.rally.plugin.v1.ConfigureRequest\x1a\".rally.plugin.v1.ConfigureResponse\x12X\n" +
 	"\vHandleEvent\x12#.rally.plugin.v1.HandleEventRequest\x1a$.rally.plugin.v1.HandleEventResponse\x12R\n" +
-	"\tGetHealth\x12!.rally.plugin.v1.GetHealthRequest\x1a\".rally.plugin.v1.GetHealthResponse2\xd2\x05\n" +
+	"\tGetHealth\x12!.rally.plugin.v1.GetHealthRequest\x1a\".rally.plugin.v1.GetHealthResponse\x12U\n" +
+	"\n" +
+	"GetMetrics\x12\".rally.plugin.v1.GetMetricsRequest\x1a#.rally.plugin.v1.GetMetricsResponse2\xd2\x05\n" +
 	"\vHostService\x12T\n" +
 	"\tWatchView\x12!.rally.plugin.v1.WatchViewRequest\x1a\".rally.plugin.v1.WatchViewResponse0\x01\x12R\n" +
 	"\tGetRecord\x12!.rally.plugin.v1.GetRecordRequest\x1a\".rally.plugin.v1.GetRecordResponse\x12m\n" +
@@ -2057,94 +2340,104 @@ func file_rally_plugin_v1_plugin_proto_rawDescGZIP() []byte {
 	return file_rally_plugin_v1_plugin_proto_rawDescData
 }
 
-var file_rally_plugin_v1_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_rally_plugin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_rally_plugin_v1_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_rally_plugin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_rally_plugin_v1_plugin_proto_goTypes = []any{
 	(EventKind)(0),                      // 0: rally.plugin.v1.EventKind
 	(Health)(0),                         // 1: rally.plugin.v1.Health
-	(RegistrationOutcome)(0),            // 2: rally.plugin.v1.RegistrationOutcome
-	(*GetInfoRequest)(nil),              // 3: rally.plugin.v1.GetInfoRequest
-	(*GetInfoResponse)(nil),             // 4: rally.plugin.v1.GetInfoResponse
-	(*ConfigureRequest)(nil),            // 5: rally.plugin.v1.ConfigureRequest
-	(*ConfigureResponse)(nil),           // 6: rally.plugin.v1.ConfigureResponse
-	(*Event)(nil),                       // 7: rally.plugin.v1.Event
-	(*HandleEventRequest)(nil),          // 8: rally.plugin.v1.HandleEventRequest
-	(*HandleEventResponse)(nil),         // 9: rally.plugin.v1.HandleEventResponse
-	(*GetHealthRequest)(nil),            // 10: rally.plugin.v1.GetHealthRequest
-	(*GetHealthResponse)(nil),           // 11: rally.plugin.v1.GetHealthResponse
-	(*WatchViewRequest)(nil),            // 12: rally.plugin.v1.WatchViewRequest
-	(*PhoneEntry)(nil),                  // 13: rally.plugin.v1.PhoneEntry
-	(*PeerView)(nil),                    // 14: rally.plugin.v1.PeerView
-	(*ViewSnapshot)(nil),                // 15: rally.plugin.v1.ViewSnapshot
-	(*ViewChange)(nil),                  // 16: rally.plugin.v1.ViewChange
-	(*WatchViewResponse)(nil),           // 17: rally.plugin.v1.WatchViewResponse
-	(*GetRecordRequest)(nil),            // 18: rally.plugin.v1.GetRecordRequest
-	(*GetRecordResponse)(nil),           // 19: rally.plugin.v1.GetRecordResponse
-	(*ReportRegistrationRequest)(nil),   // 20: rally.plugin.v1.ReportRegistrationRequest
-	(*ReportRegistrationResponse)(nil),  // 21: rally.plugin.v1.ReportRegistrationResponse
-	(*ReportRegistrationsRequest)(nil),  // 22: rally.plugin.v1.ReportRegistrationsRequest
-	(*ReportRegistrationsResponse)(nil), // 23: rally.plugin.v1.ReportRegistrationsResponse
-	(*ReportCallStateRequest)(nil),      // 24: rally.plugin.v1.ReportCallStateRequest
-	(*ReportCallStateResponse)(nil),     // 25: rally.plugin.v1.ReportCallStateResponse
-	(*ListRegistrationsRequest)(nil),    // 26: rally.plugin.v1.ListRegistrationsRequest
-	(*ListRegistrationsResponse)(nil),   // 27: rally.plugin.v1.ListRegistrationsResponse
-	(*ListCredentialsRequest)(nil),      // 28: rally.plugin.v1.ListCredentialsRequest
-	(*PhoneCredentials)(nil),            // 29: rally.plugin.v1.PhoneCredentials
-	(*ListCredentialsResponse)(nil),     // 30: rally.plugin.v1.ListCredentialsResponse
-	(*timestamppb.Timestamp)(nil),       // 31: google.protobuf.Timestamp
-	(v1.PhoneKind)(0),                   // 32: rally.federation.v1.PhoneKind
-	(v1.Protocol)(0),                    // 33: rally.federation.v1.Protocol
-	(*v1.Record)(nil),                   // 34: rally.federation.v1.Record
+	(MetricKind)(0),                     // 2: rally.plugin.v1.MetricKind
+	(RegistrationOutcome)(0),            // 3: rally.plugin.v1.RegistrationOutcome
+	(*GetInfoRequest)(nil),              // 4: rally.plugin.v1.GetInfoRequest
+	(*GetInfoResponse)(nil),             // 5: rally.plugin.v1.GetInfoResponse
+	(*ConfigureRequest)(nil),            // 6: rally.plugin.v1.ConfigureRequest
+	(*ConfigureResponse)(nil),           // 7: rally.plugin.v1.ConfigureResponse
+	(*Event)(nil),                       // 8: rally.plugin.v1.Event
+	(*HandleEventRequest)(nil),          // 9: rally.plugin.v1.HandleEventRequest
+	(*HandleEventResponse)(nil),         // 10: rally.plugin.v1.HandleEventResponse
+	(*GetHealthRequest)(nil),            // 11: rally.plugin.v1.GetHealthRequest
+	(*GetHealthResponse)(nil),           // 12: rally.plugin.v1.GetHealthResponse
+	(*GetMetricsRequest)(nil),           // 13: rally.plugin.v1.GetMetricsRequest
+	(*MetricLabel)(nil),                 // 14: rally.plugin.v1.MetricLabel
+	(*Metric)(nil),                      // 15: rally.plugin.v1.Metric
+	(*GetMetricsResponse)(nil),          // 16: rally.plugin.v1.GetMetricsResponse
+	(*WatchViewRequest)(nil),            // 17: rally.plugin.v1.WatchViewRequest
+	(*PhoneEntry)(nil),                  // 18: rally.plugin.v1.PhoneEntry
+	(*PeerView)(nil),                    // 19: rally.plugin.v1.PeerView
+	(*ViewSnapshot)(nil),                // 20: rally.plugin.v1.ViewSnapshot
+	(*ViewChange)(nil),                  // 21: rally.plugin.v1.ViewChange
+	(*WatchViewResponse)(nil),           // 22: rally.plugin.v1.WatchViewResponse
+	(*GetRecordRequest)(nil),            // 23: rally.plugin.v1.GetRecordRequest
+	(*GetRecordResponse)(nil),           // 24: rally.plugin.v1.GetRecordResponse
+	(*ReportRegistrationRequest)(nil),   // 25: rally.plugin.v1.ReportRegistrationRequest
+	(*ReportRegistrationResponse)(nil),  // 26: rally.plugin.v1.ReportRegistrationResponse
+	(*ReportRegistrationsRequest)(nil),  // 27: rally.plugin.v1.ReportRegistrationsRequest
+	(*ReportRegistrationsResponse)(nil), // 28: rally.plugin.v1.ReportRegistrationsResponse
+	(*ReportCallStateRequest)(nil),      // 29: rally.plugin.v1.ReportCallStateRequest
+	(*ReportCallStateResponse)(nil),     // 30: rally.plugin.v1.ReportCallStateResponse
+	(*ListRegistrationsRequest)(nil),    // 31: rally.plugin.v1.ListRegistrationsRequest
+	(*ListRegistrationsResponse)(nil),   // 32: rally.plugin.v1.ListRegistrationsResponse
+	(*ListCredentialsRequest)(nil),      // 33: rally.plugin.v1.ListCredentialsRequest
+	(*PhoneCredentials)(nil),            // 34: rally.plugin.v1.PhoneCredentials
+	(*ListCredentialsResponse)(nil),     // 35: rally.plugin.v1.ListCredentialsResponse
+	(*timestamppb.Timestamp)(nil),       // 36: google.protobuf.Timestamp
+	(v1.PhoneKind)(0),                   // 37: rally.federation.v1.PhoneKind
+	(v1.Protocol)(0),                    // 38: rally.federation.v1.Protocol
+	(*v1.Record)(nil),                   // 39: rally.federation.v1.Record
 }
 var file_rally_plugin_v1_plugin_proto_depIdxs = []int32{
 	0,  // 0: rally.plugin.v1.GetInfoResponse.events:type_name -> rally.plugin.v1.EventKind
-	31, // 1: rally.plugin.v1.Event.time:type_name -> google.protobuf.Timestamp
+	36, // 1: rally.plugin.v1.Event.time:type_name -> google.protobuf.Timestamp
 	0,  // 2: rally.plugin.v1.Event.kind:type_name -> rally.plugin.v1.EventKind
-	7,  // 3: rally.plugin.v1.HandleEventRequest.event:type_name -> rally.plugin.v1.Event
+	8,  // 3: rally.plugin.v1.HandleEventRequest.event:type_name -> rally.plugin.v1.Event
 	1,  // 4: rally.plugin.v1.GetHealthResponse.health:type_name -> rally.plugin.v1.Health
-	32, // 5: rally.plugin.v1.PhoneEntry.kind:type_name -> rally.federation.v1.PhoneKind
-	33, // 6: rally.plugin.v1.PhoneEntry.protocol:type_name -> rally.federation.v1.Protocol
-	33, // 7: rally.plugin.v1.PeerView.protocol_down:type_name -> rally.federation.v1.Protocol
-	13, // 8: rally.plugin.v1.ViewSnapshot.phones:type_name -> rally.plugin.v1.PhoneEntry
-	14, // 9: rally.plugin.v1.ViewSnapshot.peers:type_name -> rally.plugin.v1.PeerView
-	13, // 10: rally.plugin.v1.ViewChange.put_phone:type_name -> rally.plugin.v1.PhoneEntry
-	14, // 11: rally.plugin.v1.ViewChange.put_peer:type_name -> rally.plugin.v1.PeerView
-	15, // 12: rally.plugin.v1.WatchViewResponse.snapshot:type_name -> rally.plugin.v1.ViewSnapshot
-	16, // 13: rally.plugin.v1.WatchViewResponse.change:type_name -> rally.plugin.v1.ViewChange
-	34, // 14: rally.plugin.v1.GetRecordResponse.record:type_name -> rally.federation.v1.Record
-	2,  // 15: rally.plugin.v1.ReportRegistrationRequest.outcome:type_name -> rally.plugin.v1.RegistrationOutcome
-	31, // 16: rally.plugin.v1.ReportRegistrationRequest.expires:type_name -> google.protobuf.Timestamp
-	20, // 17: rally.plugin.v1.ReportRegistrationsRequest.registrations:type_name -> rally.plugin.v1.ReportRegistrationRequest
-	21, // 18: rally.plugin.v1.ReportRegistrationsResponse.results:type_name -> rally.plugin.v1.ReportRegistrationResponse
-	20, // 19: rally.plugin.v1.ListRegistrationsResponse.registrations:type_name -> rally.plugin.v1.ReportRegistrationRequest
-	29, // 20: rally.plugin.v1.ListCredentialsResponse.credentials:type_name -> rally.plugin.v1.PhoneCredentials
-	3,  // 21: rally.plugin.v1.PluginService.GetInfo:input_type -> rally.plugin.v1.GetInfoRequest
-	5,  // 22: rally.plugin.v1.PluginService.Configure:input_type -> rally.plugin.v1.ConfigureRequest
-	8,  // 23: rally.plugin.v1.PluginService.HandleEvent:input_type -> rally.plugin.v1.HandleEventRequest
-	10, // 24: rally.plugin.v1.PluginService.GetHealth:input_type -> rally.plugin.v1.GetHealthRequest
-	12, // 25: rally.plugin.v1.HostService.WatchView:input_type -> rally.plugin.v1.WatchViewRequest
-	18, // 26: rally.plugin.v1.HostService.GetRecord:input_type -> rally.plugin.v1.GetRecordRequest
-	20, // 27: rally.plugin.v1.HostService.ReportRegistration:input_type -> rally.plugin.v1.ReportRegistrationRequest
-	22, // 28: rally.plugin.v1.HostService.ReportRegistrations:input_type -> rally.plugin.v1.ReportRegistrationsRequest
-	24, // 29: rally.plugin.v1.HostService.ReportCallState:input_type -> rally.plugin.v1.ReportCallStateRequest
-	26, // 30: rally.plugin.v1.HostService.ListRegistrations:input_type -> rally.plugin.v1.ListRegistrationsRequest
-	28, // 31: rally.plugin.v1.HostService.ListCredentials:input_type -> rally.plugin.v1.ListCredentialsRequest
-	4,  // 32: rally.plugin.v1.PluginService.GetInfo:output_type -> rally.plugin.v1.GetInfoResponse
-	6,  // 33: rally.plugin.v1.PluginService.Configure:output_type -> rally.plugin.v1.ConfigureResponse
-	9,  // 34: rally.plugin.v1.PluginService.HandleEvent:output_type -> rally.plugin.v1.HandleEventResponse
-	11, // 35: rally.plugin.v1.PluginService.GetHealth:output_type -> rally.plugin.v1.GetHealthResponse
-	17, // 36: rally.plugin.v1.HostService.WatchView:output_type -> rally.plugin.v1.WatchViewResponse
-	19, // 37: rally.plugin.v1.HostService.GetRecord:output_type -> rally.plugin.v1.GetRecordResponse
-	21, // 38: rally.plugin.v1.HostService.ReportRegistration:output_type -> rally.plugin.v1.ReportRegistrationResponse
-	23, // 39: rally.plugin.v1.HostService.ReportRegistrations:output_type -> rally.plugin.v1.ReportRegistrationsResponse
-	25, // 40: rally.plugin.v1.HostService.ReportCallState:output_type -> rally.plugin.v1.ReportCallStateResponse
-	27, // 41: rally.plugin.v1.HostService.ListRegistrations:output_type -> rally.plugin.v1.ListRegistrationsResponse
-	30, // 42: rally.plugin.v1.HostService.ListCredentials:output_type -> rally.plugin.v1.ListCredentialsResponse
-	32, // [32:43] is the sub-list for method output_type
-	21, // [21:32] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	2,  // 5: rally.plugin.v1.Metric.kind:type_name -> rally.plugin.v1.MetricKind
+	14, // 6: rally.plugin.v1.Metric.labels:type_name -> rally.plugin.v1.MetricLabel
+	15, // 7: rally.plugin.v1.GetMetricsResponse.metrics:type_name -> rally.plugin.v1.Metric
+	37, // 8: rally.plugin.v1.PhoneEntry.kind:type_name -> rally.federation.v1.PhoneKind
+	38, // 9: rally.plugin.v1.PhoneEntry.protocol:type_name -> rally.federation.v1.Protocol
+	38, // 10: rally.plugin.v1.PeerView.protocol_down:type_name -> rally.federation.v1.Protocol
+	18, // 11: rally.plugin.v1.ViewSnapshot.phones:type_name -> rally.plugin.v1.PhoneEntry
+	19, // 12: rally.plugin.v1.ViewSnapshot.peers:type_name -> rally.plugin.v1.PeerView
+	18, // 13: rally.plugin.v1.ViewChange.put_phone:type_name -> rally.plugin.v1.PhoneEntry
+	19, // 14: rally.plugin.v1.ViewChange.put_peer:type_name -> rally.plugin.v1.PeerView
+	20, // 15: rally.plugin.v1.WatchViewResponse.snapshot:type_name -> rally.plugin.v1.ViewSnapshot
+	21, // 16: rally.plugin.v1.WatchViewResponse.change:type_name -> rally.plugin.v1.ViewChange
+	39, // 17: rally.plugin.v1.GetRecordResponse.record:type_name -> rally.federation.v1.Record
+	3,  // 18: rally.plugin.v1.ReportRegistrationRequest.outcome:type_name -> rally.plugin.v1.RegistrationOutcome
+	36, // 19: rally.plugin.v1.ReportRegistrationRequest.expires:type_name -> google.protobuf.Timestamp
+	25, // 20: rally.plugin.v1.ReportRegistrationsRequest.registrations:type_name -> rally.plugin.v1.ReportRegistrationRequest
+	26, // 21: rally.plugin.v1.ReportRegistrationsResponse.results:type_name -> rally.plugin.v1.ReportRegistrationResponse
+	25, // 22: rally.plugin.v1.ListRegistrationsResponse.registrations:type_name -> rally.plugin.v1.ReportRegistrationRequest
+	34, // 23: rally.plugin.v1.ListCredentialsResponse.credentials:type_name -> rally.plugin.v1.PhoneCredentials
+	4,  // 24: rally.plugin.v1.PluginService.GetInfo:input_type -> rally.plugin.v1.GetInfoRequest
+	6,  // 25: rally.plugin.v1.PluginService.Configure:input_type -> rally.plugin.v1.ConfigureRequest
+	9,  // 26: rally.plugin.v1.PluginService.HandleEvent:input_type -> rally.plugin.v1.HandleEventRequest
+	11, // 27: rally.plugin.v1.PluginService.GetHealth:input_type -> rally.plugin.v1.GetHealthRequest
+	13, // 28: rally.plugin.v1.PluginService.GetMetrics:input_type -> rally.plugin.v1.GetMetricsRequest
+	17, // 29: rally.plugin.v1.HostService.WatchView:input_type -> rally.plugin.v1.WatchViewRequest
+	23, // 30: rally.plugin.v1.HostService.GetRecord:input_type -> rally.plugin.v1.GetRecordRequest
+	25, // 31: rally.plugin.v1.HostService.ReportRegistration:input_type -> rally.plugin.v1.ReportRegistrationRequest
+	27, // 32: rally.plugin.v1.HostService.ReportRegistrations:input_type -> rally.plugin.v1.ReportRegistrationsRequest
+	29, // 33: rally.plugin.v1.HostService.ReportCallState:input_type -> rally.plugin.v1.ReportCallStateRequest
+	31, // 34: rally.plugin.v1.HostService.ListRegistrations:input_type -> rally.plugin.v1.ListRegistrationsRequest
+	33, // 35: rally.plugin.v1.HostService.ListCredentials:input_type -> rally.plugin.v1.ListCredentialsRequest
+	5,  // 36: rally.plugin.v1.PluginService.GetInfo:output_type -> rally.plugin.v1.GetInfoResponse
+	7,  // 37: rally.plugin.v1.PluginService.Configure:output_type -> rally.plugin.v1.ConfigureResponse
+	10, // 38: rally.plugin.v1.PluginService.HandleEvent:output_type -> rally.plugin.v1.HandleEventResponse
+	12, // 39: rally.plugin.v1.PluginService.GetHealth:output_type -> rally.plugin.v1.GetHealthResponse
+	16, // 40: rally.plugin.v1.PluginService.GetMetrics:output_type -> rally.plugin.v1.GetMetricsResponse
+	22, // 41: rally.plugin.v1.HostService.WatchView:output_type -> rally.plugin.v1.WatchViewResponse
+	24, // 42: rally.plugin.v1.HostService.GetRecord:output_type -> rally.plugin.v1.GetRecordResponse
+	26, // 43: rally.plugin.v1.HostService.ReportRegistration:output_type -> rally.plugin.v1.ReportRegistrationResponse
+	28, // 44: rally.plugin.v1.HostService.ReportRegistrations:output_type -> rally.plugin.v1.ReportRegistrationsResponse
+	30, // 45: rally.plugin.v1.HostService.ReportCallState:output_type -> rally.plugin.v1.ReportCallStateResponse
+	32, // 46: rally.plugin.v1.HostService.ListRegistrations:output_type -> rally.plugin.v1.ListRegistrationsResponse
+	35, // 47: rally.plugin.v1.HostService.ListCredentials:output_type -> rally.plugin.v1.ListCredentialsResponse
+	36, // [36:48] is the sub-list for method output_type
+	24, // [24:36] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_rally_plugin_v1_plugin_proto_init() }
@@ -2152,14 +2445,14 @@ func file_rally_plugin_v1_plugin_proto_init() {
 	if File_rally_plugin_v1_plugin_proto != nil {
 		return
 	}
-	file_rally_plugin_v1_plugin_proto_msgTypes[13].OneofWrappers = []any{
+	file_rally_plugin_v1_plugin_proto_msgTypes[17].OneofWrappers = []any{
 		(*ViewChange_PutPhone)(nil),
 		(*ViewChange_RemovePhone)(nil),
 		(*ViewChange_PutPeer)(nil),
 		(*ViewChange_RemovePeer)(nil),
 		(*ViewChange_Licenses)(nil),
 	}
-	file_rally_plugin_v1_plugin_proto_msgTypes[14].OneofWrappers = []any{
+	file_rally_plugin_v1_plugin_proto_msgTypes[18].OneofWrappers = []any{
 		(*WatchViewResponse_Snapshot)(nil),
 		(*WatchViewResponse_Change)(nil),
 	}
@@ -2168,8 +2461,8 @@ func file_rally_plugin_v1_plugin_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rally_plugin_v1_plugin_proto_rawDesc), len(file_rally_plugin_v1_plugin_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   28,
+			NumEnums:      4,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

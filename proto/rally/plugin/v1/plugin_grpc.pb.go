@@ -23,6 +23,7 @@ const (
 	PluginService_Configure_FullMethodName   = "/rally.plugin.v1.PluginService/Configure"
 	PluginService_HandleEvent_FullMethodName = "/rally.plugin.v1.PluginService/HandleEvent"
 	PluginService_GetHealth_FullMethodName   = "/rally.plugin.v1.PluginService/GetHealth"
+	PluginService_GetMetrics_FullMethodName  = "/rally.plugin.v1.PluginService/GetMetrics"
 )
 
 // PluginServiceClient is the client API for PluginService service.
@@ -41,6 +42,10 @@ type PluginServiceClient interface {
 	HandleEvent(ctx context.Context, in *HandleEventRequest, opts ...grpc.CallOption) (*HandleEventResponse, error)
 	// GetHealth reports whether the plugin serves its protocol.
 	GetHealth(ctx context.Context, in *GetHealthRequest, opts ...grpc.CallOption) (*GetHealthResponse, error)
+	// GetMetrics returns the plugin's own counters and gauges (refusals,
+	// drops, retransmissions...); the host serves them on its /metrics as
+	// rally_plugin_NAME{plugin="..."} at each scrape.
+	GetMetrics(ctx context.Context, in *GetMetricsRequest, opts ...grpc.CallOption) (*GetMetricsResponse, error)
 }
 
 type pluginServiceClient struct {
@@ -91,6 +96,16 @@ func (c *pluginServiceClient) GetHealth(ctx context.Context, in *GetHealthReques
 	return out, nil
 }
 
+func (c *pluginServiceClient) GetMetrics(ctx context.Context, in *GetMetricsRequest, opts ...grpc.CallOption) (*GetMetricsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetMetricsResponse)
+	err := c.cc.Invoke(ctx, PluginService_GetMetrics_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PluginServiceServer is the server API for PluginService service.
 // All implementations must embed UnimplementedPluginServiceServer
 // for forward compatibility.
@@ -107,6 +122,10 @@ type PluginServiceServer interface {
 	HandleEvent(context.Context, *HandleEventRequest) (*HandleEventResponse, error)
 	// GetHealth reports whether the plugin serves its protocol.
 	GetHealth(context.Context, *GetHealthRequest) (*GetHealthResponse, error)
+	// GetMetrics returns the plugin's own counters and gauges (refusals,
+	// drops, retransmissions...); the host serves them on its /metrics as
+	// rally_plugin_NAME{plugin="..."} at each scrape.
+	GetMetrics(context.Context, *GetMetricsRequest) (*GetMetricsResponse, error)
 	mustEmbedUnimplementedPluginServiceServer()
 }
 
@@ -128,6 +147,9 @@ func (UnimplementedPluginServiceServer) HandleEvent(context.Context, *HandleEven
 }
 func (UnimplementedPluginServiceServer) GetHealth(context.Context, *GetHealthRequest) (*GetHealthResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetHealth not implemented")
+}
+func (UnimplementedPluginServiceServer) GetMetrics(context.Context, *GetMetricsRequest) (*GetMetricsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetMetrics not implemented")
 }
 func (UnimplementedPluginServiceServer) mustEmbedUnimplementedPluginServiceServer() {}
 func (UnimplementedPluginServiceServer) testEmbeddedByValue()                       {}
@@ -222,6 +244,24 @@ func _PluginService_GetHealth_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _PluginService_GetMetrics_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetMetricsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PluginServiceServer).GetMetrics(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PluginService_GetMetrics_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PluginServiceServer).GetMetrics(ctx, req.(*GetMetricsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // PluginService_ServiceDesc is the grpc.ServiceDesc for PluginService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -244,6 +284,10 @@ var PluginService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetHealth",
 			Handler:    _PluginService_GetHealth_Handler,
+		},
+		{
+			MethodName: "GetMetrics",
+			Handler:    _PluginService_GetMetrics_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
