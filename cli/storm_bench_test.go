@@ -58,6 +58,15 @@ func BenchmarkFailoverStorm(b *testing.B) {
 		b.StopTimer()
 		b.ReportMetric(took.Seconds(), "s/storm")
 		b.ReportMetric(float64(r.Failed), "failed")
+		if r.Failed > 0 {
+			b.Logf("SIPp errors (first lines):\n%s", firstLines(r.Errors, 12))
+		}
 		b.ReportMetric(float64(guests)/took.Seconds(), "guests/s")
 	}
+}
+
+// firstLines returns the first n lines of s.
+func firstLines(s string, n int) string {
+	lines := strings.SplitN(s, "\n", n+1)
+	return strings.Join(lines[:min(n, len(lines))], "\n")
 }
