@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"hash/maphash"
+	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
@@ -78,6 +80,12 @@ func (c *credentials) lookup(ctx context.Context, home, phoneID string, now time
 	}
 	ph := rec.GetPhone()
 	e = ha1Entry{md5: ph.GetHa1Md5(), sha256: ph.GetHa1Sha256(), fetched: now}
+	// The key must not keep the request's strings (and the whole parsed
+	// request behind them) alive: use the record's own.
+	key = credKey{strings.Clone(home), ph.GetId()}
+	if key.phone != phoneID {
+		key.phone = strings.Clone(phoneID)
+	}
 	sh.mu.Lock()
 	sh.m[key] = e
 	sh.mu.Unlock()
@@ -164,6 +172,9 @@ func (in *instance) loadLoop(ctx context.Context, failover <-chan string) {
 		}
 	}
 	loadAll()
+	// The first view snapshot and bulk load of a large site leave their
+	// messages as garbage: hand the memory back to the system once.
+	debug.FreeOSMemory()
 	t := time.NewTicker(credentialsReload)
 	defer t.Stop()
 	for {

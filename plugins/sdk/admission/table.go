@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 
 	federationv1 "github.com/rallyvoip/rally/proto/rally/federation/v1"
@@ -248,6 +249,16 @@ func (t *Table) Registered(phoneID string, outcome Outcome) error {
 	}
 	if was {
 		t.releaseLocked(prev)
+	}
+	if !was {
+		// The key outlives the request: never keep the caller's string,
+		// which may point into a whole parsed request. The phone entry's
+		// own id costs nothing more.
+		if p, ok := t.phones[phoneID]; ok {
+			phoneID = p.ID
+		} else {
+			phoneID = strings.Clone(phoneID)
+		}
 	}
 	t.registered[phoneID] = outcome
 	if outcome == Home {
