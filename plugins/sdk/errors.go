@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -76,6 +77,10 @@ func (e *remoteError) GRPCStatus() *status.Status { return e.st }
 
 // fromStatus turns the error of a gRPC call made with ctx back into a
 // domain error: ctx's own error when ctx ended, a remoteError otherwise.
+// deadlineSlack: a call ended by the other end this close to ctx's
+// deadline ended because of it.
+const deadlineSlack = 20 * time.Millisecond
+
 func fromStatus(ctx context.Context, err error) error {
 	if err == nil {
 		return nil
@@ -88,6 +93,11 @@ func fromStatus(ctx context.Context, err error) error {
 	case codes.Canceled, codes.DeadlineExceeded:
 		if ctx.Err() != nil {
 			return fmt.Errorf("%w: %s", ctx.Err(), st.Message())
+		}
+		// The other end times the call out on the deadline it was sent,
+		// and its reset can arrive a moment before ctx's own timer fires.
+		if d, ok := ctx.Deadline(); ok && time.Until(d) <= deadlineSlack {
+			return fmt.Errorf("%w: %s", context.DeadlineExceeded, st.Message())
 		}
 	}
 	re := &remoteError{st: st}
