@@ -174,6 +174,19 @@ func (t *Table) Peer(site string) (PeerView, bool) {
 	return c, true
 }
 
+// Peers returns copies of the views of every peer, in no order.
+func (t *Table) Peers() []PeerView {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	out := make([]PeerView, 0, len(t.peers))
+	for _, v := range t.peers {
+		c := *v
+		c.ProtocolDown = cloneDown(v.ProtocolDown)
+		out = append(out, c)
+	}
+	return out
+}
+
 func cloneDown(m map[federationv1.Protocol]bool) map[federationv1.Protocol]bool {
 	if len(m) == 0 {
 		return nil
