@@ -81,7 +81,7 @@ func parseConfig(data []byte) (Config, netip.AddrPort, error) {
 		dec := json.NewDecoder(bytes.NewReader(data))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&c); err != nil {
-			return c, netip.AddrPort{}, fmt.Errorf("%w: plugins.h323: %w", sdk.ErrInvalidConfig, err)
+			return c, netip.AddrPort{}, fmt.Errorf("%w: plugins.h323%s: %w", sdk.ErrInvalidConfig, badKey(data), err)
 		}
 	}
 	bad := func(key, format string, args ...any) error {
@@ -129,4 +129,23 @@ func parseConfig(data []byte) (Config, netip.AddrPort, error) {
 		return c, netip.AddrPort{}, bad("listen", "%q: want an IP address and port such as 127.0.0.1:1719", c.Listen)
 	}
 	return c, ap, nil
+}
+
+// badKey finds the key of a config section whose value does not decode,
+// as ".KEY" ("" if none is found), to name it in the error.
+func badKey(data []byte) string {
+	var raw map[string]json.RawMessage
+	if json.Unmarshal(data, &raw) != nil {
+		return ""
+	}
+	for k, v := range raw {
+		one, _ := json.Marshal(map[string]json.RawMessage{k: v})
+		var c Config
+		dec := json.NewDecoder(bytes.NewReader(one))
+		dec.DisallowUnknownFields()
+		if dec.Decode(&c) != nil {
+			return "." + k
+		}
+	}
+	return ""
 }

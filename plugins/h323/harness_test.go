@@ -151,6 +151,9 @@ func startGK(tb testing.TB, host *testHost, extra string) (*Plugin, netip.AddrPo
 	if err != nil {
 		tb.Fatal(err)
 	}
+	startedMu.Lock()
+	started[addr] = p
+	startedMu.Unlock()
 	return p, addr
 }
 
@@ -216,4 +219,21 @@ func checkTshark(tb testing.TB, gks []netip.AddrPort, sims ...*h323sim.Endpoint)
 		}
 	}
 	return seen
+}
+
+func isRCF(m ras.Message) bool { _, ok := m.(*ras.RegistrationConfirm); return ok }
+
+// plugins started by startGK, by address, so a test can stop one.
+var startedMu sync.Mutex
+var started = map[netip.AddrPort]*Plugin{}
+
+func runningOf(tb testing.TB, gk netip.AddrPort) *Plugin {
+	tb.Helper()
+	startedMu.Lock()
+	defer startedMu.Unlock()
+	p := started[gk]
+	if p == nil {
+		tb.Fatalf("no gatekeeper at %s", gk)
+	}
+	return p
 }
