@@ -24,7 +24,7 @@ func fuzzSeeds() map[string]ras.Message {
 			EndpointType: ras.EndpointType{Terminal: &ras.NonStandardOnly{}}, EndpointAlias: []ras.AliasAddress{ras.H323ID("carol")}},
 		"rrq": &ras.RegistrationRequest{RequestSeqNum: 2, ProtocolIdentifier: ras.ProtocolV4,
 			CallSignalAddress: []ras.TransportAddress{csa}, RASAddress: []ras.TransportAddress{rasA},
-			TerminalType: ras.EndpointType{Terminal: &ras.NonStandardOnly{}},
+			TerminalType:  ras.EndpointType{Terminal: &ras.NonStandardOnly{}},
 			TerminalAlias: []ras.AliasAddress{ras.H323ID("carol"), ras.DialedDigits("203")}, TimeToLive: 60},
 		"rrq-guest": &ras.RegistrationRequest{RequestSeqNum: 3, ProtocolIdentifier: ras.ProtocolV4,
 			CallSignalAddress: []ras.TransportAddress{csa}, RASAddress: []ras.TransportAddress{rasA},
