@@ -288,7 +288,7 @@ func (in *instance) onRRQ(m *ras.RegistrationRequest, src netip.AddrPort, now ti
 			return
 		}
 	}
-	in.regs.put(r)
+	same := in.regs.put(r)
 	in.c.rcf.Add(1)
 	in.send(&ras.RegistrationConfirm{
 		RequestSeqNum: m.RequestSeqNum, ProtocolIdentifier: ras.ProtocolV4,
@@ -296,7 +296,11 @@ func (in *instance) onRRQ(m *ras.RegistrationRequest, src netip.AddrPort, now ti
 		GatekeeperIdentifier: in.gkID, EndpointIdentifier: r.epid,
 		AlternateGatekeeper: in.alternates(d), TimeToLive: uint32(ttl / time.Second),
 	}, rasAddr)
-	in.reports.send(in.registrationOf(r))
+	if same {
+		in.reports.refresh(in.registrationOf(r), now)
+	} else {
+		in.reports.send(in.registrationOf(r))
+	}
 }
 
 // keepAlive answers a lightweight RRQ: the registration is refreshed, or

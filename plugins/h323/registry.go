@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,11 +54,14 @@ func newRegistry() *registry {
 	}
 }
 
-// put adds r, replacing the phone's previous registration.
-func (g *registry) put(r *registration) {
+// put adds r, replacing the phone's previous registration; same is true
+// when that one had the same outcome, addresses and aliases (a full RRQ
+// that only refreshes).
+func (g *registry) put(r *registration) (same bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if old := g.byPhone[r.phoneID]; old != nil {
+		same = !old.leaving && old.guest == r.guest && old.csa == r.csa && old.ras == r.ras && slices.Equal(old.names, r.names)
 		g.unindexLocked(old)
 		if r.calls == nil {
 			r.calls = old.calls
@@ -71,6 +75,7 @@ func (g *registry) put(r *registration) {
 	for _, n := range r.names {
 		g.byAlias[n] = r
 	}
+	return same
 }
 
 func (g *registry) unindexLocked(r *registration) {
