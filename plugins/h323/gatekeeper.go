@@ -31,6 +31,14 @@ func (in *instance) handle(b []byte, src netip.AddrPort, now time.Time) {
 		in.log.Debug("malformed RAS datagram dropped", "from", src.String(), "error", err)
 		return
 	}
+	select {
+	case <-in.view.Ready():
+	default:
+		// No view yet: every phone would look unknown. Silence makes the
+		// endpoint retransmit, by when the view is there.
+		in.c.ignored.Add(1)
+		return
+	}
 	switch m := m.(type) {
 	case *ras.GatekeeperRequest:
 		in.onGRQ(m, src)
@@ -314,7 +322,10 @@ func (in *instance) keepAlive(m *ras.RegistrationRequest, src, rasAddr netip.Add
 		busy    bool
 	)
 	in.regs.withEPID(m.EndpointIdentifier, func(r *registration) {
-		if r == nil {
+		// The endpoint identifier is no secret: a keep-alive counts only
+		// from the registered endpoint's address (any port: NAT), or
+		// teaches the address of a restored registration.
+		if r == nil || (r.ras.IsValid() && r.ras.Addr() != src.Addr()) {
 			return
 		}
 		known, phoneID, busy = true, r.phoneID, len(r.calls) > 0
@@ -364,6 +375,7 @@ func (in *instance) keepAlive(m *ras.RegistrationRequest, src, rasAddr netip.Add
 // held here (a guest sent home) ends.
 func (in *instance) refuseRRQ(phoneID string, d admission.Decision, rrj func(ras.RegistrationRejectReason, *ras.AltGKInfo)) {
 	in.c.refused.Add(1)
+	in.log.Debug("registration refused", "phone", phoneID, "reason", d.Reason.String(), "home", d.Home)
 	if r := in.regs.remove(phoneID); r != nil {
 		in.gone(r)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/rallyvoip/rally/plugins/h323/ras"
 	"github.com/rallyvoip/rally/plugins/sdk"
 	"github.com/rallyvoip/rally/plugins/sdk/admission"
+	federationv1 "github.com/rallyvoip/rally/proto/rally/federation/v1"
 )
 
 // london is the site under test; paris backs it up; rome is backed up by
@@ -511,5 +512,77 @@ func TestMalformedDropped(t *testing.T) {
 		t.Fatal(err)
 	} else if _, ok := a.(*ras.RegistrationConfirm); !ok {
 		t.Fatalf("after the garbage got %+v", a)
+	}
+}
+
+// TestKeepAliveFromElsewhere: the endpoint identifier is no secret; a
+// lightweight RRQ naming it from another address does not refresh the
+// registration.
+func TestKeepAliveFromElsewhere(t *testing.T) {
+	_, gk := startGK(t, londonHost(), "")
+	ctx := ctxT(t)
+	carol := newSim(t, ras.DialedDigits("203"))
+	if a, err := carol.Register(ctx, gk); err != nil || !isRCF(a) {
+		t.Fatalf("got %+v %v", a, err)
+	}
+	// mallory, on 127.0.0.2, registers as someone unknown, then reuses
+	// carol's endpoint identifier in a keep-alive.
+	mallory, err := h323sim.New(h323sim.Config{Local: netip.MustParseAddr("127.0.0.2"), Aliases: []ras.AliasAddress{ras.DialedDigits("203")},
+		Retransmit: 300 * time.Millisecond, Tries: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mallory.Close()
+	// A full RRQ would take the phone over (H.323 identities are aliases,
+	// without H.235 tokens), so only forge the keep-alive: register and
+	// then put carol's registration back.
+	_, epid, _, _, _ := carol.Registration()
+	if a, err := mallory.Register(ctx, gk); err != nil || !isRCF(a) {
+		t.Fatalf("got %+v %v", a, err)
+	}
+	if a, err := carol.Register(ctx, gk); err != nil || !isRCF(a) {
+		t.Fatalf("got %+v %v", a, err)
+	}
+	ka, err := mallory.KeepAlive(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, ok := ka.(*ras.RegistrationReject); !ok || r.RejectReason.Choice != ras.RRJFullRegistrationRequired {
+		t.Fatalf("forged keep-alive for %s got %+v", epid, ka)
+	}
+	if ka, err := carol.KeepAlive(ctx); err != nil || !isRCF(ka) {
+		t.Fatalf("carol's own keep-alive got %+v %v", ka, err)
+	}
+}
+
+// TestHotDeskAliases: a home phone serves the user hot-desked on it (its
+// aliases are granted); as a guest the same phone serves its base user
+// (the hot-desked user is logged out, DESIGN §1.9).
+func TestHotDeskAliases(t *testing.T) {
+	host := newTestHost("london", 10)
+	host.addPhone("london", "203", "203", "carol")
+	host.snap.Phones[0].HotDeskUser = "205"
+	host.users["london/205"] = &federationv1.User{Extension: "205", H323Ids: []string{"erin"}}
+	host.addPhone("rome", "301", "301", "rita")
+	host.snap.Phones[1].HotDeskUser = "305" // the core never sets it for guests; ignored if it did
+	host.snap.Peers = []admission.PeerView{{Site: "rome", State: admission.StateFailover, BackedUp: true}}
+	_, gk := startGK(t, host, "")
+	ctx := ctxT(t)
+	for _, tc := range []struct {
+		alias ras.AliasAddress
+		want  []ras.AliasAddress
+	}{
+		{ras.DialedDigits("203"), []ras.AliasAddress{ras.DialedDigits("203"), ras.DialedDigits("205"), ras.H323ID("erin")}},
+		{ras.DialedDigits("301"), []ras.AliasAddress{ras.DialedDigits("301"), ras.H323ID("rita")}},
+	} {
+		e := newSim(t, tc.alias)
+		a, err := e.Register(ctx, gk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rcf, ok := a.(*ras.RegistrationConfirm)
+		if !ok || !reflect.DeepEqual(rcf.TerminalAlias, tc.want) {
+			t.Errorf("%v: got %+v, want aliases %v", tc.alias, a, tc.want)
+		}
 	}
 }
