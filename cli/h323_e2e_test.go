@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -167,11 +169,29 @@ func TestH323FailoverAndFailback(t *testing.T) {
 			r[0].GetAor() == "203,carol" && r[0].GetContact() == carol.CallSignal().String()
 	})
 
+	// rally phones shows it beside the SIP phones: aliases, call signal
+	// address, home, here-as, time to live.
+	out, err := exec.Command(rallyBinary(t), "phones", "--config", london.cfg).CombinedOutput()
+	if err != nil {
+		t.Fatalf("rally phones: %v\n%s", err, out)
+	}
+	var row string
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(l, "203 ") {
+			row = l
+		}
+	}
+	for _, want := range []string{"203,carol", "london", "home", "h323", "desk", "ras", carol.CallSignal().String(), "rally-h323sim 1.0", "in 5m"} {
+		if !strings.Contains(row, want) {
+			t.Errorf("rally phones row %q lacks %q:\n%s", row, want, out)
+		}
+	}
+
 	// Refused at the backup while the home lives, pointed home.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	stray := h323Endpoint(t, ras.H323ID("carol"), ras.DialedDigits("203"))
-	a, err := stray.Register(ctx, pGK)
+	a, err = stray.Register(ctx, pGK)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -343,5 +363,58 @@ func echo(t *testing.T, c net.Conn, s string) {
 	buf := make([]byte, len(s))
 	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != s {
 		t.Fatalf("call signalling: read %q, %v", buf, err)
+	}
+}
+
+// TestH323PluginCrash: kill -9 the gatekeeper plugin process; the host
+// restarts it and it restores the registrations the host holds, so the
+// endpoint's keep-alives go on without a full registration.
+func TestH323PluginCrash(t *testing.T) {
+	if testing.Short() {
+		t.Skip("processes")
+	}
+	london, _ := writeSites(t, "automatic", false)
+	lGK := withH323(t, london, "127.0.0.1")
+	serveSite(t, london.cfg)
+	lc := adminOf(t, london)
+	waitFor(t, 15*time.Second, "H.323 serving", func() bool { return h323Serving(lc) })
+	carol := h323Endpoint(t, ras.H323ID("carol"), ras.DialedDigits("203"))
+	registerH323(t, carol, lGK, "", "home", isRCF)
+	waitFor(t, 5*time.Second, "the host holds the registration", func() bool { return len(h323Regs(lc)) == 1 })
+
+	var before *adminv1.PluginStatus
+	st, err := lc.GetStatus(context.Background(), &adminv1.GetStatusRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range st.GetSite().GetPlugins() {
+		if p.GetName() == "h323" {
+			before = p
+		}
+	}
+	if err := syscall.Kill(int(before.GetPid()), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 15*time.Second, "the plugin restarted and serving", func() bool {
+		st, err := lc.GetStatus(context.Background(), &adminv1.GetStatusRequest{})
+		if err != nil {
+			return false
+		}
+		for _, p := range st.GetSite().GetPlugins() {
+			if p.GetName() == "h323" {
+				return p.GetRestarts() >= 1 && p.GetPid() != before.GetPid() && p.GetHealth() == "serving"
+			}
+		}
+		return false
+	})
+	var ka ras.Message
+	waitFor(t, 10*time.Second, "a keep-alive accepted by the new process", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		ka, err = carol.KeepAlive(ctx)
+		return err == nil && isRCF(ka)
+	})
+	if r := h323Regs(lc); len(r) != 1 || r[0].GetHereAs() != "home" {
+		t.Fatalf("after the crash rally phones lists %v", r)
 	}
 }
