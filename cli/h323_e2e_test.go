@@ -135,13 +135,20 @@ func checkRAS(t *testing.T, gks []netip.AddrPort, eps ...*h323sim.Endpoint) map[
 // sites with a simulated H.323 endpoint: registered home (its backup named
 // as alternate gatekeeper), refused at the backup with an RRJ naming its
 // home, kill -9 the home → registered at the alternate gatekeeper as a
-// guest, the home returns → after failback_delay the backup's URQ sends it
-// home (alternateGatekeeper = home, needToRegister).
+// guest, the home returns → after failback_delay (automatic) or on
+// `rally failback` (manual) the backup's URQ sends it home
+// (alternateGatekeeper = home, needToRegister).
 func TestH323FailoverAndFailback(t *testing.T) {
 	if testing.Short() {
 		t.Skip("processes")
 	}
-	london, paris := writeSites(t, "automatic", false)
+	for _, mode := range []string{"automatic", "manual"} {
+		t.Run(mode, func(t *testing.T) { testH323Failover(t, mode) })
+	}
+}
+
+func testH323Failover(t *testing.T, mode string) {
+	london, paris := writeSites(t, mode, false)
 	lGK := withH323(t, london, "127.0.0.1")
 	pGK := withH323(t, paris, "127.0.0.2")
 	serveSite(t, paris.cfg)
@@ -220,8 +227,20 @@ func TestH323FailoverAndFailback(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// The home returns: after failback_delay paris sends carol home.
+	// The home returns: after failback_delay (automatic) or on command
+	// (manual) paris sends carol home.
 	serveSite(t, london.cfg)
+	if mode == "manual" {
+		waitFor(t, 15*time.Second, "failback pending", func() bool { return peerOf(pc, "london").GetState() == "failback_pending" })
+		quiet, cancelQuiet := context.WithTimeout(context.Background(), 2*time.Second) // beyond failback_delay
+		if urq, err := carol.WaitURQ(quiet); err == nil {
+			t.Fatalf("URQ before the manual failback: %+v", urq)
+		}
+		cancelQuiet()
+		if out, err := exec.Command(rallyBinary(t), "failback", "london", "--config", paris.cfg).CombinedOutput(); err != nil {
+			t.Fatalf("rally failback: %v\n%s", err, out)
+		}
+	}
 	urqCtx, cancelURQ := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancelURQ()
 	urq, err := carol.WaitURQ(urqCtx)
