@@ -128,6 +128,11 @@ func parseConfig(data []byte) (Config, netip.AddrPort, error) {
 	if err != nil {
 		return c, netip.AddrPort{}, bad("listen", "%q: want an IP address and port such as 127.0.0.1:1719", c.Listen)
 	}
+	if ap.Addr().IsUnspecified() {
+		// The gatekeeper names its own RAS address (GCF) and peers name it
+		// as alternate gatekeeper: it must be one an endpoint can reach.
+		return c, netip.AddrPort{}, bad("listen", "%q: give the address endpoints reach, not a wildcard", c.Listen)
+	}
 	return c, ap, nil
 }
 

@@ -27,6 +27,7 @@ func TestParseConfig(t *testing.T) {
 			}},
 		{name: "unknown key", json: `{"lisen":"127.0.0.1:1719"}`, wantErr: "lisen"},
 		{name: "tcp", json: `{"listen":"tcp://127.0.0.1:1719"}`, wantErr: "plugins.h323.listen"},
+		{name: "wildcard", json: `{"listen":"0.0.0.0:1719"}`, wantErr: "plugins.h323.listen"},
 		{name: "host name", json: `{"listen":"localhost:1719"}`, wantErr: "plugins.h323.listen"},
 		{name: "bad refuse", json: `{"refuse":"503"}`, wantErr: "plugins.h323.refuse"},
 		{name: "short ttl", json: `{"time_to_live":"500ms"}`, wantErr: "plugins.h323.time_to_live"},
