@@ -16,9 +16,14 @@ const sweepEvery = 200 * time.Millisecond
 // dropped without a UCF.
 const urqTries = 3
 
+// statsEvery is how often the counters are logged, when they changed.
+const statsEvery = time.Minute
+
 func (in *instance) sweepLoop(ctx context.Context) {
 	t := time.NewTicker(sweepEvery)
 	defer t.Stop()
+	var logged Stats
+	loggedAt := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -26,7 +31,17 @@ func (in *instance) sweepLoop(ctx context.Context) {
 		case <-t.C:
 		case <-in.kick:
 		}
-		in.sweep(time.Now())
+		now := time.Now()
+		in.sweep(now)
+		if now.Sub(loggedAt) >= statsEvery {
+			loggedAt = now
+			if s := in.stats(); s != logged {
+				logged = s
+				in.log.Info("gatekeeper counters", "registrations", s.Registrations, "received", s.Received,
+					"rcf", s.RCF, "rrj", s.RRJ, "refused", s.Refused, "malformed", s.Malformed, "ignored", s.Ignored,
+					"urq_sent", s.URQSent, "expired", s.Expired, "acf", s.ACF, "arj", s.ARJ, "lcf", s.LCF, "lrj", s.LRJ)
+			}
+		}
 	}
 }
 
