@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -436,4 +437,65 @@ func TestH323PluginCrash(t *testing.T) {
 	if r := h323Regs(lc); len(r) != 1 || r[0].GetHereAs() != "home" {
 		t.Fatalf("after the crash rally phones lists %v", r)
 	}
+}
+
+// TestH323CallAcrossSites: carol at london calls pierre, homed and
+// registered at paris: london's gatekeeper locates him by LRQ to paris's
+// (the address from paris's hello), and the ACF gives his call signal
+// address; the call signalling then goes directly to him.
+func TestH323CallAcrossSites(t *testing.T) {
+	if testing.Short() {
+		t.Skip("processes")
+	}
+	london, paris := writeSites(t, "automatic", false)
+	parisDir := filepath.Join(filepath.Dir(paris.cfg), "paris-directory.yaml")
+	if err := os.WriteFile(parisDir, []byte("users:\n  - {extension: \"401\", name: Pierre, h323_id: pierre, phone: {kind: desk, protocol: h323}}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(paris.cfg, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = f.WriteString("directory: " + parisDir + "\n")
+	f.Close()
+	lGK := withH323(t, london, "127.0.0.1")
+	pGK := withH323(t, paris, "127.0.0.2")
+	serveSite(t, paris.cfg)
+	serveSite(t, london.cfg)
+	lc, pc := adminOf(t, london), adminOf(t, paris)
+	waitFor(t, 15*time.Second, "linked, H.323 serving", func() bool {
+		return peerOf(pc, "london").GetState() == "normal" && peerOf(lc, "paris").GetState() == "normal" && h323Serving(lc) && h323Serving(pc)
+	})
+	carol := h323Endpoint(t, ras.H323ID("carol"), ras.DialedDigits("203"))
+	pierre := h323Endpoint(t, ras.H323ID("pierre"), ras.DialedDigits("401"))
+	registerH323(t, carol, lGK, "", "carol home", isRCF)
+	registerH323(t, pierre, pGK, "", "pierre home", isRCF)
+
+	var acf *ras.AdmissionConfirm
+	waitFor(t, 15*time.Second, "an ACF for pierre", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		a, err := carol.Admit(ctx, h323sim.NewCallID(), []ras.AliasAddress{ras.H323ID("pierre")}, false)
+		acf, _ = a.(*ras.AdmissionConfirm)
+		return err == nil && acf != nil // london may not have paris's hello yet
+	})
+	if acf.DestCallSignalAddress != ras.FromAddrPort(pierre.CallSignal()) {
+		t.Fatalf("ACF %+v, want pierre's call signal address %s", acf, pierre.CallSignal())
+	}
+	conn, err := net.Dial("tcp", pierre.CallSignal().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	echo(t, conn, "setup")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	a, err := carol.Admit(ctx, h323sim.NewCallID(), []ras.AliasAddress{ras.DialedDigits("999")}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if arj, ok := a.(*ras.AdmissionReject); !ok || arj.RejectReason.Choice != ras.ARJCalledPartyNotRegistered {
+		t.Fatalf("ARQ for an alias nobody holds got %+v", a)
+	}
+	checkRAS(t, []netip.AddrPort{lGK, pGK}, carol, pierre)
 }
