@@ -101,7 +101,7 @@ func (g *registry) remove(phoneID string) *registration {
 	return r
 }
 
-// with runs f on the registration of the endpoint identifier under the
+// withEPID runs f on the registration of the endpoint identifier under the
 // lock; f gets nil when there is none.
 func (g *registry) withEPID(epid string, f func(*registration)) {
 	g.mu.Lock()
@@ -129,7 +129,7 @@ func (g *registry) lookup(aliases []ras.AliasAddress) (registration, bool) {
 	return registration{}, false
 }
 
-// snapshot returns the phone ids registered.
+// phones returns the phone ids registered.
 func (g *registry) phones() []string {
 	g.mu.Lock()
 	defer g.mu.Unlock()
