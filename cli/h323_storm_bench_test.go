@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -47,7 +48,7 @@ func BenchmarkH323FailoverStorm(b *testing.B) {
 		f.Close()
 		lGK := withH323(b, london, "127.0.0.1")
 		pGK := withH323(b, paris, "127.0.0.2")
-		serveSite(b, paris.cfg)
+		pp := serveSite(b, paris.cfg)
 		lp := serveSite(b, london.cfg)
 		lc, pc := adminOf(b, london), adminOf(b, paris)
 		waitFor(b, time.Minute, "paris holds london's phones", func() bool {
@@ -70,6 +71,7 @@ func BenchmarkH323FailoverStorm(b *testing.B) {
 		waitFor(b, time.Minute, "paris holds the guests", func() bool { return siteCounts(pc)[1] == n })
 		storm := time.Since(t0)
 		b.StopTimer()
+		rss := siteRSS(b, pc, pp.cmd.Process.Pid)
 
 		serveSite(b, london.cfg)
 		waitFor(b, time.Minute, "failback", func() bool { return peerOf(pc, "london").GetState() == "normal" })
@@ -115,6 +117,7 @@ func BenchmarkH323FailoverStorm(b *testing.B) {
 		b.ReportMetric(storm.Seconds(), "s/storm")
 		b.ReportMetric(float64(n)/storm.Seconds(), "guests/s")
 		b.ReportMetric(failback.Seconds(), "s/failback")
+		b.ReportMetric(float64(rss)/n, "rss-B/guest")
 	}
 }
 
@@ -125,4 +128,37 @@ func siteCounts(c adminv1.AdminServiceClient) [2]int {
 		return [2]int{-1, -1}
 	}
 	return [2]int{int(st.GetSite().GetLicensed()), int(st.GetSite().GetGuests())}
+}
+
+// siteRSS is the resident memory of a site's daemon (pid) and its plugin
+// processes, in bytes.
+func siteRSS(b *testing.B, c adminv1.AdminServiceClient, pid int) int64 {
+	b.Helper()
+	pids := []int{pid}
+	st, err := c.GetStatus(context.Background(), &adminv1.GetStatusRequest{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, p := range st.GetSite().GetPlugins() {
+		if p.GetPid() > 0 {
+			pids = append(pids, int(p.GetPid()))
+		}
+	}
+	var total int64
+	for _, p := range pids {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p))
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, l := range strings.Split(string(data), "\n") {
+			if rest, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+				var kb int64
+				if _, err := fmt.Sscanf(strings.TrimSpace(rest), "%d kB", &kb); err != nil {
+					b.Fatalf("/proc/%d/status: %q: %v", p, l, err)
+				}
+				total += kb << 10
+			}
+		}
+	}
+	return total
 }
