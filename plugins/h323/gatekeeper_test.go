@@ -586,3 +586,27 @@ func TestHotDeskAliases(t *testing.T) {
 		}
 	}
 }
+
+// TestHomeH323PluginDown: rome lives but its gatekeeper plugin is dead
+// (declared down for H.323 only): its H.323 phones register here as
+// guests; a dead SIP plugin there changes nothing for them.
+func TestHomeH323PluginDown(t *testing.T) {
+	for _, tc := range []struct {
+		down  federationv1.Protocol
+		guest bool
+	}{{federationv1.Protocol_PROTOCOL_H323, true}, {federationv1.Protocol_PROTOCOL_SIP, false}} {
+		t.Run(tc.down.String(), func(t *testing.T) {
+			host := londonHost()
+			host.snap.Peers[1].ProtocolDown = map[federationv1.Protocol]bool{tc.down: true}
+			_, gk := startGK(t, host, "")
+			rita := newSim(t, ras.DialedDigits("301"))
+			a, err := rita.Register(ctxT(t), gk)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if isRCF(a) != tc.guest {
+				t.Fatalf("with rome's %v plugin down got %+v", tc.down, a)
+			}
+		})
+	}
+}
