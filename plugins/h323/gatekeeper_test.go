@@ -610,3 +610,29 @@ func TestHomeH323PluginDown(t *testing.T) {
 		})
 	}
 }
+
+// TestURQUnanswered: a guest that does not answer the URQs (gone without
+// a word) is dropped after the third.
+func TestURQUnanswered(t *testing.T) {
+	host := londonHost()
+	host.snap.Peers[1].State = admission.StateFailover
+	p, gk := startGK(t, host, `,"urq_retry":"100ms"`)
+	rita, err := h323sim.New(h323sim.Config{Local: netip.MustParseAddr("127.0.0.1"), Aliases: []ras.AliasAddress{ras.DialedDigits("301")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, err := rita.Register(ctxT(t), gk); err != nil || !isRCF(a) {
+		t.Fatalf("got %+v %v", a, err)
+	}
+	rita.Close()
+	rome := host.snap.Peers[1]
+	rome.State = admission.StateNormal
+	host.setPeer(rome)
+	waitFor(t, 5*time.Second, "dropped after the URQs", func() bool {
+		r, ok := host.lastReport("301")
+		return ok && r.Outcome == sdk.RegGone && p.Stats().Registrations == 0
+	})
+	if s := p.Stats(); s.URQSent != urqTries || s.URQAnswered != 0 {
+		t.Errorf("stats %+v, want %d URQs unanswered", s, urqTries)
+	}
+}
