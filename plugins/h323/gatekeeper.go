@@ -201,11 +201,13 @@ func (in *instance) onGRQ(m *ras.GatekeeperRequest, src netip.AddrPort) {
 		GatekeeperIdentifier: in.gkID, RASAddress: ras.FromAddrPort(in.addr), AlternateGatekeeper: in.alternates(d)}, reply)
 }
 
-// replyAddr is where to answer: the endpoint's RAS address when it gives
-// a usable one, else the datagram's source.
+// replyAddr is where to answer: the RAS address the endpoint gives when
+// it is on the datagram's source IP (another port is the endpoint's
+// choice), else the source itself, so that no one makes the gatekeeper
+// send to a third party.
 func replyAddr(a ras.TransportAddress, src netip.AddrPort) netip.AddrPort {
-	if ap, ok := addrPortOf(a); ok && ap.Addr().IsValid() && !ap.Addr().IsUnspecified() && ap.Port() != 0 {
-		return ap
+	if ap, ok := addrPortOf(a); ok && ap.Addr().Unmap() == src.Addr() && ap.Port() != 0 {
+		return netip.AddrPortFrom(src.Addr(), ap.Port())
 	}
 	return src
 }

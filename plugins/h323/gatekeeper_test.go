@@ -636,3 +636,21 @@ func TestURQUnanswered(t *testing.T) {
 		t.Errorf("stats %+v, want %d URQs unanswered", s, urqTries)
 	}
 }
+
+func TestReplyAddr(t *testing.T) {
+	src := netip.MustParseAddrPort("127.0.0.1:40000")
+	for _, tc := range []struct {
+		claimed ras.TransportAddress
+		want    string
+	}{
+		{nil, "127.0.0.1:40000"},
+		{ras.FromAddrPort(netip.MustParseAddrPort("127.0.0.1:1719")), "127.0.0.1:1719"},
+		{ras.FromAddrPort(netip.MustParseAddrPort("127.0.0.9:1719")), "127.0.0.1:40000"}, // a third party
+		{ras.FromAddrPort(netip.MustParseAddrPort("127.0.0.1:0")), "127.0.0.1:40000"},
+		{ras.NSAPAddress{1, 2}, "127.0.0.1:40000"},
+	} {
+		if got := replyAddr(tc.claimed, src).String(); got != tc.want {
+			t.Errorf("replyAddr(%v) = %s, want %s", tc.claimed, got, tc.want)
+		}
+	}
+}
