@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -120,16 +121,25 @@ func (d *demo) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	london, err := d.writeConfig("london", londonAddr, parisAddr, londonSIP, true)
+	londonGK, err := freeUDP("127.0.0.1")
 	if err != nil {
 		return err
 	}
-	paris, err := d.writeConfig("paris", parisAddr, "", parisSIP, false)
+	parisGK, err := freeUDP("127.0.0.2")
+	if err != nil {
+		return err
+	}
+	london, err := d.writeConfig("london", londonAddr, parisAddr, londonSIP, londonGK, true)
+	if err != nil {
+		return err
+	}
+	paris, err := d.writeConfig("paris", parisAddr, "", parisSIP, parisGK, false)
 	if err != nil {
 		return err
 	}
 	d.detail("heartbeat %v, failover_after %v, failback automatic after %v", demoHeartbeat, demoFailoverAfter, demoFailbackDelay)
 	d.detail("SIP registrars (the built-in sip plugin, its own process): london udp %s, paris udp %s", londonSIP, parisSIP)
+	d.detail("H.323 gatekeepers (the built-in h323 plugin): london ras %s, paris ras %s", londonGK, parisGK)
 	for _, s := range []struct{ name, cfg string }{{"paris", paris}, {"london", london}} {
 		if err := d.startSite(s.name, s.cfg); err != nil {
 			return err
@@ -153,6 +163,12 @@ func (d *demo) run(ctx context.Context) error {
 		return err
 	}
 	defer bob.close()
+	carol, err := newDemoH323Phone()
+	if err != nil {
+		return err
+	}
+	defer carol.Close()
+	lGK, pGK := netip.MustParseAddrPort(londonGK), netip.MustParseAddrPort(parisGK)
 
 	d.say("Linking over mutual TLS; london replicates its backup records to paris")
 	if err := d.waitState(ctx, pc, "london", "normal", 15*time.Second); err != nil {
@@ -167,12 +183,23 @@ func (d *demo) run(ctx context.Context) error {
 	if err := d.waitPlugin(ctx, pc, "sip"); err != nil {
 		return err
 	}
+	for _, c := range []adminv1.AdminServiceClient{lc, pc} {
+		if err := d.waitPlugin(ctx, c, "h323"); err != nil {
+			return err
+		}
+	}
 
 	d.say("Normal operation: the phones register at home; paris refuses them with a short Retry-After")
 	if err := d.registerUntil(ctx, alice, "Alice's desk phone", "london", londonSIP, 200); err != nil {
 		return err
 	}
 	if err := d.registerUntil(ctx, alice, "Alice's desk phone", "paris", parisSIP, 503); err != nil {
+		return err
+	}
+	if err := d.h323RegisterUntil(ctx, carol, "Carol's H.323 phone", "london", lGK, "", true); err != nil {
+		return err
+	}
+	if err := d.h323RegisterUntil(ctx, carol, "Carol's H.323 phone (a stray RRQ)", "paris", pGK, "", false); err != nil {
 		return err
 	}
 	if err := d.explainAll(ctx, "paris", pc); err != nil {
@@ -201,6 +228,9 @@ func (d *demo) run(ctx context.Context) error {
 		return err
 	}
 	if err := d.showResilience(ctx, pc, "a physical phone as guest starts it"); err != nil {
+		return err
+	}
+	if err := d.h323RegisterUntil(ctx, carol, "Carol's H.323 phone, at the alternate gatekeeper its RCF named", "paris", pGK, "paris", true); err != nil {
 		return err
 	}
 	if err := d.explainAll(ctx, "paris", pc); err != nil {
@@ -232,6 +262,17 @@ func (d *demo) run(ctx context.Context) error {
 		if err := d.registerUntil(ctx, ph.p, ph.what, "london", londonSIP, 200); err != nil {
 			return err
 		}
+	}
+	d.say("Failback of the H.323 phone is active: paris sends it a URQ naming london (needToRegister)")
+	urqCtx, cancelURQ := context.WithTimeout(ctx, 10*time.Second)
+	urq, err := carol.WaitURQ(urqCtx)
+	cancelURQ()
+	if err != nil {
+		return fmt.Errorf("demo: no URQ from paris: %w", err)
+	}
+	d.detail("paris -> Carol's H.323 phone: %s", describeRAS(urq))
+	if err := d.h323RegisterUntil(ctx, carol, "Carol's H.323 phone", "london", lGK, "london", true); err != nil {
+		return err
 	}
 	if err := d.showPhones(ctx, lc, "london"); err != nil {
 		return err
@@ -316,9 +357,10 @@ func (d *demo) showPhones(ctx context.Context, c adminv1.AdminServiceClient, sit
 		if err != nil {
 			return err
 		}
-		if len(r.GetRegistrations()) >= 2 || time.Now().After(deadline) {
+		if len(r.GetRegistrations()) >= 3 || time.Now().After(deadline) {
 			for _, reg := range r.GetRegistrations() {
-				d.detail("%s: phone %s (user %s, %s) registered here as %s", site, reg.GetPhone(), reg.GetUser(), reg.GetKind(), reg.GetHereAs())
+				d.detail("%s: phone %s (user %s, %s %s, %s) registered here as %s", site, reg.GetPhone(), reg.GetUser(),
+					reg.GetProtocol(), reg.GetKind(), reg.GetAor(), reg.GetHereAs())
 			}
 			return nil
 		}
@@ -326,7 +368,7 @@ func (d *demo) showPhones(ctx context.Context, c adminv1.AdminServiceClient, sit
 	}
 }
 
-func (d *demo) writeConfig(site, listen, peer, sipAddr string, home bool) (string, error) {
+func (d *demo) writeConfig(site, listen, peer, sipAddr, gkAddr string, home bool) (string, error) {
 	sd := filepath.Join(d.dir, site)
 	if err := os.MkdirAll(sd, 0o755); err != nil {
 		return "", err
@@ -352,6 +394,7 @@ func (d *demo) writeConfig(site, listen, peer, sipAddr string, home bool) (strin
 	}
 	fmt.Fprintf(&b, "store: {path: %s}\nlicenses: 10\n", filepath.Join(sd, "data"))
 	fmt.Fprintf(&b, "plugins:\n  sip: {listen: [udp://%s], refuse: \"503\", guest_expires: 60s, retry_after: 2s}\n", sipAddr)
+	fmt.Fprintf(&b, "  h323: {listen: %s, guest_time_to_live: 60s}\n", gkAddr)
 	path := filepath.Join(sd, site+".yaml")
 	return path, os.WriteFile(path, []byte(b.String()), 0o644)
 }

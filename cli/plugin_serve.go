@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	h323plugin "github.com/rallyvoip/rally/plugins/h323"
 	"github.com/rallyvoip/rally/plugins/sdk"
 	sipplugin "github.com/rallyvoip/rally/plugins/sip"
 )
@@ -15,7 +16,8 @@ import (
 // process like any plugin (as Nomad does with its built-in drivers).
 func builtinPlugins() map[string][]string {
 	return map[string][]string{
-		sipplugin.Name: {"plugin-serve", sipplugin.Name},
+		sipplugin.Name:  {"plugin-serve", sipplugin.Name},
+		h323plugin.Name: {"plugin-serve", h323plugin.Name},
 	}
 }
 
@@ -34,6 +36,11 @@ func newPluginServeCmd() *cobra.Command {
 			switch args[0] {
 			case sipplugin.Name:
 				p := sipplugin.New(sdk.Logger())
+				defer p.Close()
+				sdk.Serve(p)
+				return nil
+			case h323plugin.Name:
+				p := h323plugin.New(sdk.Logger())
 				defer p.Close()
 				sdk.Serve(p)
 				return nil

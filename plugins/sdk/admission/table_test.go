@@ -439,3 +439,32 @@ func TestTablePeersAreCopies(t *testing.T) {
 		t.Fatalf("a reader changed the table: %+v", p)
 	}
 }
+
+func TestTablePeers(t *testing.T) {
+	tb := NewTable("london")
+	if got := tb.Peers(); len(got) != 0 {
+		t.Fatalf("empty table lists %v", got)
+	}
+	mustNil(t, tb.SetPeer(PeerView{Site: "paris", BacksUpSelf: true, Endpoints: []string{"h323:udp://127.0.0.2:1719"},
+		ProtocolDown: map[federationv1.Protocol]bool{federationv1.Protocol_PROTOCOL_SIP: true}}))
+	mustNil(t, tb.SetPeer(PeerView{Site: "rome"}))
+	got := tb.Peers()
+	if len(got) != 2 {
+		t.Fatalf("Peers() = %v, want paris and rome", got)
+	}
+	for _, p := range got {
+		if p.Site == "paris" {
+			if !p.BacksUpSelf || len(p.Endpoints) != 1 || !p.ProtocolDown[federationv1.Protocol_PROTOCOL_SIP] {
+				t.Errorf("paris = %+v", p)
+			}
+			p.ProtocolDown[federationv1.Protocol_PROTOCOL_H323] = true // a copy: the table is unchanged
+		}
+	}
+	if v, _ := tb.Peer("paris"); v.ProtocolDown[federationv1.Protocol_PROTOCOL_H323] {
+		t.Error("Peers() returned the table's own map")
+	}
+	tb.RemovePeer("rome")
+	if got := tb.Peers(); len(got) != 1 || got[0].Site != "paris" {
+		t.Fatalf("after RemovePeer: %v", got)
+	}
+}

@@ -1,0 +1,244 @@
+package h323plugin
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/rallyvoip/rally/plugins/h323/ras"
+)
+
+// Calls use direct endpoint call signalling: the gatekeeper admits them
+// (ARQ → ACF with the callee's call signal address) and hears when they
+// end (DRQ), and keeps no more call state than graceful failback and
+// status need. A call goes on if the gatekeeper dies.
+
+// lrqAnswer is a peer gatekeeper's answer to an LRQ: an LCF, or nil for
+// an LRJ.
+type lrqAnswer struct{ lcf *ras.LocationConfirm }
+
+// arqKey identifies an ARQ waiting for the peers' answers, so that its
+// retransmissions are dropped.
+type arqKey struct {
+	src netip.AddrPort
+	seq uint16
+}
+
+// callKey identifies a call: its callIdentifier, else its conferenceID.
+func callKey(id ras.CallIdentifier, conf ras.GUID) ras.GUID {
+	if id.GUID != (ras.GUID{}) {
+		return id.GUID
+	}
+	return conf
+}
+
+func (in *instance) onARQ(m *ras.AdmissionRequest, src netip.AddrPort) {
+	arj := func(reason int) {
+		in.c.arj.Add(1)
+		in.send(&ras.AdmissionReject{RequestSeqNum: m.RequestSeqNum, RejectReason: ras.AdmissionRejectReason{Choice: reason}}, src)
+	}
+	var caller registration
+	known := false
+	in.regs.withEPID(m.EndpointIdentifier, func(r *registration) {
+		if r != nil {
+			caller, known = *r, true
+		}
+	})
+	if !known {
+		arj(ras.ARJCallerNotRegistered)
+		return
+	}
+	key := callKey(m.CallIdentifier, m.ConferenceID)
+	if m.AnswerCall {
+		in.admitCall(m, src, caller.phoneID, key, caller.csa, nil)
+		return
+	}
+	if callee, ok := in.regs.lookup(m.DestinationInfo); ok {
+		in.admitCall(m, src, caller.phoneID, key, callee.csa, callee.aliases)
+		return
+	}
+	if len(m.DestinationInfo) == 0 {
+		if ap, ok := addrPortOf(m.DestCallSignalAddress); ok {
+			in.admitCall(m, src, caller.phoneID, key, ap, nil)
+			return
+		}
+		arj(ras.ARJIncompleteAddress)
+		return
+	}
+	// Not registered here: ask the peers' gatekeepers.
+	k := arqKey{src, m.RequestSeqNum}
+	in.pmu.Lock()
+	_, waiting := in.arqs[k]
+	in.arqs[k] = struct{}{}
+	in.pmu.Unlock()
+	if waiting {
+		return
+	}
+	go func() {
+		defer func() {
+			in.pmu.Lock()
+			delete(in.arqs, k)
+			in.pmu.Unlock()
+		}()
+		lcf := in.locate(m.DestinationInfo)
+		if lcf == nil {
+			arj(ras.ARJCalledPartyNotRegistered)
+			return
+		}
+		ap, ok := addrPortOf(lcf.CallSignalAddress)
+		if !ok {
+			arj(ras.ARJCalledPartyNotRegistered)
+			return
+		}
+		in.admitCall(m, src, caller.phoneID, key, ap, lcf.DestinationInfo)
+	}()
+}
+
+// admitCall records the call and answers ACF.
+func (in *instance) admitCall(m *ras.AdmissionRequest, src netip.AddrPort, phoneID string, key ras.GUID,
+	dest netip.AddrPort, destAliases []ras.AliasAddress) {
+	first := false
+	in.regs.withPhone(phoneID, func(r *registration) {
+		if r == nil {
+			return
+		}
+		if _, ok := r.calls[key]; !ok {
+			r.calls[key] = struct{}{}
+			first = len(r.calls) == 1
+		}
+	})
+	if first {
+		in.reports.callState(phoneID, true)
+	}
+	bw := m.BandWidth
+	if bw == 0 {
+		bw = 1280
+	}
+	in.c.acf.Add(1)
+	in.send(&ras.AdmissionConfirm{
+		RequestSeqNum: m.RequestSeqNum, BandWidth: bw, CallModel: ras.CallModelDirect,
+		DestCallSignalAddress: ras.FromAddrPort(dest), DestinationInfo: destAliases,
+	}, src)
+}
+
+func (in *instance) onDRQ(m *ras.DisengageRequest, src netip.AddrPort) {
+	known, idle := false, false
+	var phoneID string
+	key := callKey(m.CallIdentifier, m.ConferenceID)
+	in.regs.withEPID(m.EndpointIdentifier, func(r *registration) {
+		if r == nil {
+			return
+		}
+		known, phoneID = true, r.phoneID
+		if _, ok := r.calls[key]; ok {
+			delete(r.calls, key)
+			idle = len(r.calls) == 0
+		}
+	})
+	if !known {
+		in.c.drj.Add(1)
+		in.send(&ras.DisengageReject{RequestSeqNum: m.RequestSeqNum, RejectReason: ras.DisengageRejectReason{Choice: ras.DRJNotRegistered}}, src)
+		return
+	}
+	in.c.dcf.Add(1)
+	in.send(&ras.DisengageConfirm{RequestSeqNum: m.RequestSeqNum}, src)
+	if idle {
+		in.reports.callState(phoneID, false)
+		in.kickSweep() // graceful failback: an idle guest goes home now
+	}
+}
+
+// locate sends an LRQ for aliases to every peer that announced a
+// gatekeeper and returns the first LCF, nil if none came within
+// lrq_timeout (or all refused).
+func (in *instance) locate(aliases []ras.AliasAddress) *ras.LocationConfirm {
+	var targets []netip.AddrPort
+	for _, v := range in.view.Table().Peers() {
+		if gk, ok := altGKOf(v, 0); ok {
+			if ap, ok := addrPortOf(gk.RASAddress); ok {
+				targets = append(targets, ap)
+			}
+		}
+	}
+	if len(targets) == 0 {
+		return nil
+	}
+	ch := make(chan lrqAnswer, len(targets))
+	seqs := make([]uint16, len(targets))
+	in.pmu.Lock()
+	for i := range targets {
+		seqs[i] = in.nextSeq()
+		in.lrqs[seqs[i]] = ch
+	}
+	in.pmu.Unlock()
+	defer func() {
+		in.pmu.Lock()
+		for _, s := range seqs {
+			delete(in.lrqs, s)
+		}
+		in.pmu.Unlock()
+	}()
+	for i, t := range targets {
+		in.c.lrqSent.Add(1)
+		in.send(&ras.LocationRequest{RequestSeqNum: seqs[i], DestinationInfo: aliases,
+			ReplyAddress: ras.FromAddrPort(in.addr), GatekeeperIdentifier: in.gkID, HopCount: 1}, t)
+	}
+	timeout := time.NewTimer(time.Duration(in.conf.LRQTimeout))
+	defer timeout.Stop()
+	for range targets {
+		select {
+		case a := <-ch:
+			if a.lcf != nil {
+				return a.lcf
+			}
+		case <-timeout.C:
+			return nil
+		}
+	}
+	return nil
+}
+
+func (in *instance) onLocationAnswer(seq uint16, a lrqAnswer) {
+	in.pmu.Lock()
+	ch, ok := in.lrqs[seq]
+	delete(in.lrqs, seq)
+	in.pmu.Unlock()
+	if !ok {
+		in.c.ignored.Add(1)
+		return
+	}
+	ch <- a // buffered for every LRQ of the batch
+}
+
+// onLRQ answers a peer gatekeeper looking for an alias registered here.
+// Only the gatekeepers the peers announced are answered with addresses.
+func (in *instance) onLRQ(m *ras.LocationRequest, src netip.AddrPort) {
+	lrj := func(reason int) {
+		in.c.lrj.Add(1)
+		in.send(&ras.LocationReject{RequestSeqNum: m.RequestSeqNum, RejectReason: ras.LocationRejectReason{Choice: reason}}, src)
+	}
+	peer := false
+	for _, v := range in.view.Table().Peers() {
+		if gk, ok := altGKOf(v, 0); ok {
+			if ap, ok := addrPortOf(gk.RASAddress); ok && ap == src {
+				peer = true
+				break
+			}
+		}
+	}
+	if !peer {
+		lrj(ras.LRJRequestDenied)
+		return
+	}
+	r, ok := in.regs.lookup(m.DestinationInfo)
+	if !ok {
+		lrj(ras.LRJNotRegistered)
+		return
+	}
+	rasAddr := r.ras
+	if !rasAddr.IsValid() {
+		rasAddr = r.csa
+	}
+	in.c.lcf.Add(1)
+	in.send(&ras.LocationConfirm{RequestSeqNum: m.RequestSeqNum, CallSignalAddress: ras.FromAddrPort(r.csa),
+		RASAddress: ras.FromAddrPort(rasAddr), DestinationInfo: r.aliases}, src)
+}
