@@ -61,6 +61,33 @@ func viewUser(t *testing.T, r *running, phone string) string {
 	return e.HotDeskUser
 }
 
+// metricValue reads a gauge or counter from r's registry; event is the
+// "event" label ("" for none).
+func metricValue(t *testing.T, r *running, name, event string) float64 {
+	t.Helper()
+	mfs, err := r.site.metrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			match := event == ""
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "event" && l.GetValue() == event {
+					match = true
+				}
+			}
+			if match {
+				return m.GetGauge().GetValue() + m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
+}
+
 func listedPhone(t *testing.T, r *running, phone string) *adminv1.Registration {
 	t.Helper()
 	resp, err := r.admin.ListPhones(context.Background(), &adminv1.ListPhonesRequest{})
@@ -253,6 +280,9 @@ func TestHotDesk(t *testing.T) {
 	if g := listedPhone(t, london, "2001"); g.GetServedUser() != "2003" || g.GetHotdeskUser() != "2003" || g.GetUser() != "2001" {
 		t.Fatalf("london lists 2001 as %v; want user 2001 serving hot-desk user 2003", g)
 	}
+	if n := metricValue(t, london, "rally_hotdesk_logins", ""); n != 1 {
+		t.Errorf("london's rally_hotdesk_logins = %v, want 1", n)
+	}
 
 	// Failover: the phone registers at paris as a guest and serves its base
 	// extension; paris says the hot-desked user is logged out of it.
@@ -268,6 +298,9 @@ func TestHotDesk(t *testing.T) {
 	}
 	if !hasHotDeskEvent(paris, "london", hotDeskLogout, "hot-desked user 2003 logged out of guest phone 2001 (serves its base extension 2001)") {
 		t.Fatalf("no failover logout event at paris: %v", hotDeskEvents(paris))
+	}
+	if n := metricValue(t, paris, "rally_hotdesk_events_total", "failover_logout"); n != 1 {
+		t.Errorf("paris counts %v failover logouts, want 1", n)
 	}
 	// A refresh says nothing more.
 	reg(paris, "2001", sdk.RegGuest)
