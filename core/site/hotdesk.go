@@ -54,6 +54,7 @@ const (
 type hotDesk struct {
 	mu      sync.Mutex
 	users   map[string]string            // own user extension → phone it is hot-desked on
+	phones  map[string]string            // the reverse of users: phone → user (see userOn)
 	held    map[string]map[string]string // home → phone → user hot-desked on it there
 	rev     uint64                       // own directory revision users reflects
 	syncMu  sync.Mutex                   // one sync of the own index at a time
@@ -65,8 +66,9 @@ type hotDesk struct {
 
 func newHotDesk(reg prometheus.Registerer) *hotDesk {
 	h := &hotDesk{
-		users: make(map[string]string),
-		held:  make(map[string]map[string]string),
+		users:  make(map[string]string),
+		phones: make(map[string]string),
+		held:   make(map[string]map[string]string),
 		changes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "rally_hotdesk_events_total",
 			Help: "Hot-desk events: login, logout (by command), failover_logout (a guest phone serves its base extension), relogin (registered home again), refused (login refused).",
@@ -88,14 +90,16 @@ func (h *hotDesk) userOn(phone string) string {
 	return h.userOnLocked(phone)
 }
 
-func (h *hotDesk) userOnLocked(phone string) string {
-	best := ""
+func (h *hotDesk) userOnLocked(phone string) string { return h.phones[phone] }
+
+// reindexLocked rebuilds phones from users (on a change of a login: rare).
+func (h *hotDesk) reindexLocked() {
+	h.phones = make(map[string]string, len(h.users))
 	for ext, p := range h.users {
-		if p == phone && (best == "" || ext < best) {
-			best = ext
+		if old, ok := h.phones[p]; !ok || ext < old {
+			h.phones[p] = ext
 		}
 	}
-	return best
 }
 
 // phoneOf is the phone an own user is hot-desked on ("" for none).
@@ -145,6 +149,7 @@ func (s *Site) loadHotDeskLocked() error {
 	}
 	s.hd.mu.Lock()
 	s.hd.users, s.hd.rev = idx, rev
+	s.hd.reindexLocked()
 	s.hd.mu.Unlock()
 	s.hd.logins.Set(float64(len(idx)))
 	return nil
@@ -204,6 +209,9 @@ func (s *Site) syncHotDesk() {
 		}
 	}
 	s.hd.rev = last
+	if len(touched) > 0 {
+		s.hd.reindexLocked()
+	}
 	n := len(s.hd.users)
 	var changed []string
 	for p := range touched {
