@@ -115,8 +115,15 @@ func startTLSTest(t *testing.T, ca *testCA) (*instance, *udpTestHost, string) {
 // client trusting roots, answering the digest challenge with password.
 func tlsRegister(t *testing.T, roots *x509.CertPool, addr, id, user, password string) (*sip.Response, error) {
 	t.Helper()
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent("tls-test-phone"),
+	return sipgoRegister(t, "TLS", addr, id, user, password,
 		sipgo.WithUserAgenTLSConfig(&tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}))
+}
+
+// sipgoRegister registers phone id (AoR user) at addr over transport with
+// sipgo's client, answering the digest challenge with password.
+func sipgoRegister(t *testing.T, transport, addr, id, user, password string, opts ...sipgo.UserAgentOption) (*sip.Response, error) {
+	t.Helper()
+	ua, err := sipgo.NewUA(append([]sipgo.UserAgentOption{sipgo.WithUserAgent("sipgo-test-phone")}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,12 +142,12 @@ func tlsRegister(t *testing.T, roots *x509.CertPool, addr, id, user, password st
 		t.Fatal(err)
 	}
 	req := sip.NewRequest(sip.REGISTER, sip.Uri{Scheme: "sip", Host: h, Port: port})
-	req.SetTransport("TLS")
+	req.SetTransport(transport)
 	aor := sip.Uri{Scheme: "sip", User: user, Host: udpTestRealm}
-	req.AppendHeader(&sip.FromHeader{Address: aor, Params: sip.HeaderParams{{K: "tag", V: "tls" + id}}})
+	req.AppendHeader(&sip.FromHeader{Address: aor, Params: sip.HeaderParams{{K: "tag", V: "t" + id + user}}})
 	req.AppendHeader(&sip.ToHeader{Address: aor})
 	req.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: id, Host: "127.0.0.1", Port: 5061,
-		UriParams: sip.HeaderParams{{K: "transport", V: "tls"}}}})
+		UriParams: sip.HeaderParams{{K: "transport", V: strings.ToLower(transport)}}}})
 	req.AppendHeader(sip.NewHeader("Expires", "300"))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
