@@ -68,11 +68,13 @@ func phonesJSONAt(t *testing.T, cfg string) map[string]registrationJSON {
 
 // TestHotDeskFailoverE2E: two real daemons with the SIP plugin and a SIP
 // phone with digest. Dan hot-desks on Alice's desk phone at home (`rally
-// hotdesk login`), and `rally phones` shows the phone serving him. kill -9
-// the home: the phone registers at the backup as a guest serving its base
-// extension, and the backup's `rally status --watch` says Dan was logged
-// out of it. Restart the home: the phone fails back, registers home, and
-// Dan is logged back in (phones shows it, and an event says so).
+// hotdesk login`): `rally phones` shows the phone serving him, and the
+// phone may now register Dan's AoR. kill -9 the home: the phone registers
+// at the backup as a guest serving its base extension (Dan's AoR is
+// refused there), and the backup's `rally status --watch` says Dan was
+// logged out of it. Restart the home: the phone fails back, registers
+// home, and Dan is logged back in (phones shows it, an event says so, his
+// AoR registers again). After `rally hotdesk logout` it no longer does.
 func TestHotDeskFailoverE2E(t *testing.T) {
 	if testing.Short() {
 		t.Skip("processes")
@@ -93,7 +95,16 @@ func TestHotDeskFailoverE2E(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer phone.close()
+	// The same desk phone registering the AoR of the user hot-desked on it.
+	asDan, err := newDemoPhone("201", "204", "alice-secret", "voip.example", "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer asDan.close()
 	registerAt(t, phone, londonSIP, 200)
+	if got := registerAt(t, asDan, londonSIP, 403); !strings.Contains(got, "not this phone's user") {
+		t.Fatalf("Dan's AoR before the login: %s", got)
+	}
 
 	// Wrong code, then the right one.
 	if _, stderr, code := runCLI(t, "--config", london.cfg, "hotdesk", "login", "201", "204", "--code", "1111"); code == 0 || !strings.Contains(stderr, "wrong hot-desk code for user 204") {
@@ -107,6 +118,7 @@ func TestHotDeskFailoverE2E(t *testing.T) {
 	if r := phonesJSONAt(t, london.cfg)["201"]; r.ServedUser != "204" || r.HotDeskUser != "204" || r.User != "201" || r.HereAs != "home" {
 		t.Fatalf("london phones: %+v; want 201 at home serving hot-desk user 204", r)
 	}
+	registerAt(t, asDan, londonSIP, 200) // the plugin's view follows the login
 	if table, _, _ := runCLI(t, "--config", london.cfg, "phones"); !strings.Contains(table, "204 (hot-desk)") {
 		t.Errorf("rally phones table does not mark the hot desk:\n%s", table)
 	}
@@ -123,6 +135,9 @@ func TestHotDeskFailoverE2E(t *testing.T) {
 	waitFor(t, 5*time.Second, "paris lists the guest", func() bool { _, ok := phonesJSONAt(t, paris.cfg)["201"]; return ok })
 	if r := phonesJSONAt(t, paris.cfg)["201"]; r.HereAs != "guest" || r.ServedUser != "201" || r.HotDeskUser != "" || r.HotDeskSuspendedUser != "204" {
 		t.Fatalf("paris phones: %+v; want a guest serving its base extension 201, 204 logged out", r)
+	}
+	if got := registerAt(t, asDan, parisSIP, 403); !strings.Contains(got, "not this phone's user") {
+		t.Fatalf("Dan's AoR on the guest phone: %s", got)
 	}
 	waitFor(t, 5*time.Second, "paris's logout event", func() bool {
 		return watchedEvent(parisEvents, "hotdesk", "logout", "hot-desked user 204 logged out of guest phone 201 (serves its base extension 201)")
@@ -141,6 +156,7 @@ func TestHotDeskFailoverE2E(t *testing.T) {
 	if r := phonesJSONAt(t, london.cfg)["201"]; r.ServedUser != "204" || r.HotDeskUser != "204" || r.HereAs != "home" {
 		t.Fatalf("london phones after failback: %+v; want 201 at home serving 204 again", r)
 	}
+	registerAt(t, asDan, londonSIP, 200)
 
 	// Logout: the phone serves its base extension again.
 	if stdout, stderr, code := runCLI(t, "--config", london.cfg, "hotdesk", "logout", "201"); code != 0 || stdout != "204 logged out of 201\n" {
@@ -149,6 +165,7 @@ func TestHotDeskFailoverE2E(t *testing.T) {
 	if r := phonesJSONAt(t, london.cfg)["201"]; r.ServedUser != "201" || r.HotDeskUser != "" {
 		t.Fatalf("london phones after logout: %+v", r)
 	}
+	registerAt(t, asDan, londonSIP, 403)
 	if !watchedEvent(londonEvents, "hotdesk", "logout", "hot-desked user 204 logged out of phone 201") {
 		t.Errorf("no logout event at london:\n%s", londonEvents.String())
 	}
