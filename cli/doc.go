@@ -1,6 +1,6 @@
 // Package cli is rally's command line: the site daemon (serve), the
 // federation PKI (pki), and the operator commands that drive a running site
-// through its admin gRPC API (link, unlink, failback, status, phones,
+// through its admin gRPC API (link, unlink, failback, status, phones, hotdesk,
 // check, plugin). cli/rally holds the thin main.
 //
 // # Reaching a daemon
