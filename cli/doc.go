@@ -151,8 +151,8 @@
 //
 // Event kinds: peer_state, resilience, link, refusal, failback, record,
 // hotdesk; "from" and "to" are the old and new value where the kind has one
-// (hotdesk: "to" is login or logout; "peer" is the phone's home when a
-// backup logs a user out of a guest phone).
+// (hotdesk: "from" and "to" are login and logout; "peer" is the phone's
+// home when a backup logs a user out of a guest phone).
 //
 // Tables (the output without --json) are for people and may change.
 package cli

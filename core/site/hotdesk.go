@@ -357,9 +357,15 @@ func (s *Site) hotDeskRegistered(now time.Time, phone admission.PhoneEntry, outc
 	}
 }
 
+// hotDeskEvent publishes a hot-desk event: from → to is logout → login or
+// login → logout; peer is the phone's home when that is not this site.
 func (s *Site) hotDeskEvent(now time.Time, peer, to, msg string) {
+	from := hotDeskLogout
+	if to == hotDeskLogout {
+		from = hotDeskLogin
+	}
 	s.log.Info("hot desk", "event", to, "peer", peer, "message", msg)
-	s.bus.Publish(events.Event{Time: now, Kind: eventHotDesk, Peer: peer, To: to, Message: msg})
+	s.bus.Publish(events.Event{Time: now, Kind: eventHotDesk, Peer: peer, From: from, To: to, Message: msg})
 }
 
 // hotDeskState fills a listed registration's hot-desk fields.
