@@ -46,19 +46,25 @@ func hasHotDeskEvent(r *running, peer, to, says string) bool {
 }
 
 // viewUser is the hot-desk user of phone in r's admission table and in a
-// fresh plugin view snapshot; the test fails if they disagree.
+// fresh plugin view snapshot, once they agree: the index a snapshot reads
+// is updated a moment before the table, by the directory watcher.
 func viewUser(t *testing.T, r *running, phone string) string {
 	t.Helper()
-	e, ok := r.site.table.Phone(phone)
-	if !ok {
-		t.Fatalf("%s: phone %s not in the admission table", r.name, phone)
-	}
-	for _, p := range (*hostBackend)(r.site).ViewSnapshot().Phones {
-		if p.ID == phone && p.HotDeskUser != e.HotDeskUser {
-			t.Fatalf("%s: phone %s: table says hot-desk user %q, view snapshot %q", r.name, phone, e.HotDeskUser, p.HotDeskUser)
+	var table, snap string
+	eventually(t, 5*time.Second, r.name+"'s table and view snapshot agree on phone "+phone, func() bool {
+		e, ok := r.site.table.Phone(phone)
+		if !ok {
+			t.Fatalf("%s: phone %s not in the admission table", r.name, phone)
 		}
-	}
-	return e.HotDeskUser
+		table, snap = e.HotDeskUser, "?"
+		for _, p := range (*hostBackend)(r.site).ViewSnapshot().Phones {
+			if p.ID == phone {
+				snap = p.HotDeskUser
+			}
+		}
+		return table == snap
+	})
+	return table
 }
 
 // metricValue reads a gauge or counter from r's registry; event is the
