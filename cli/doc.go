@@ -1,6 +1,6 @@
 // Package cli is rally's command line: the site daemon (serve), the
 // federation PKI (pki), and the operator commands that drive a running site
-// through its admin gRPC API (link, unlink, failback, status, phones,
+// through its admin gRPC API (link, unlink, failback, status, phones, hotdesk,
 // check, plugin). cli/rally holds the thin main.
 //
 // # Reaching a daemon
@@ -92,7 +92,12 @@
 //	      "aor": "sip:201@voip.example", // address of record registered
 //	      "transport": "udp",         // udp | tcp | tls | ras
 //	      "user_agent": "Yealink SIP-T46U 108.86.0.20",
-//	      "busy": false               // in a call (graceful failback waits)
+//	      "busy": false,              // in a call (graceful failback waits)
+//	      "served_user": "205",       // the user the phone serves now: the hot-desked
+//	                                  // user if any, else its base user ("user")
+//	      "hotdesk_user": "205",      // the user hot-desked on it ("" for none; home phones only)
+//	      "hotdesk_suspended_user": "" // a guest: the user hot-desked on it at its
+//	                                  // home, logged out while it is a guest here
 //	    }
 //	  ]
 //	}
@@ -144,8 +149,10 @@
 //
 //	{"schema_version":1,"time":"2026-03-01T10:00:02.5Z","kind":"peer_state","peer":"paris","from":"normal","to":"suspect","message":"no frame for 1s"}
 //
-// Event kinds: peer_state, resilience, link, refusal, failback, record;
-// "from" and "to" are the old and new value where the kind has one.
+// Event kinds: peer_state, resilience, link, refusal, failback, record,
+// hotdesk; "from" and "to" are the old and new value where the kind has one
+// (hotdesk: "from" and "to" are login and logout; "peer" is the phone's
+// home when a backup logs a user out of a guest phone).
 //
 // Tables (the output without --json) are for people and may change.
 package cli

@@ -82,12 +82,17 @@ func fixturePhones() *adminv1.ListPhonesResponse {
 	return &adminv1.ListPhonesResponse{Registrations: []*adminv1.Registration{
 		{Phone: "201", User: "201", Home: "london", HereAs: "home", Protocol: "sip",
 			Contact: "sip:201@10.0.0.5:5060", Expires: ts(fixedNow.Add(45 * time.Second)), Kind: "desk",
-			Aor: "sip:201@voip.example", Transport: "udp", UserAgent: "Yealink SIP-T46U 108.86.0.20"},
+			Aor: "sip:201@voip.example", Transport: "udp", UserAgent: "Yealink SIP-T46U 108.86.0.20",
+			ServedUser: "205", HotdeskUser: "205"},
 		{Phone: "carol", User: "203", Home: "london", HereAs: "home", Protocol: "h323",
-			Contact: "10.0.0.7:1720", Expires: ts(fixedNow.Add(-time.Second)), Kind: "desk", Transport: "ras"},
+			Contact: "10.0.0.7:1720", Expires: ts(fixedNow.Add(-time.Second)), Kind: "desk", Transport: "ras",
+			ServedUser: "203"},
 		{Phone: "301", User: "301", Home: "berlin", HereAs: "guest", Protocol: "sip",
 			Contact: "sip:301@10.1.0.9:5060;transport=tcp", Expires: ts(fixedNow.Add(60 * time.Second)), Kind: "softphone",
 			Aor: "sip:301@voip.example", Transport: "tcp", Busy: true},
+		{Phone: "302", User: "302", Home: "berlin", HereAs: "guest", Protocol: "sip",
+			Contact: "sip:302@10.1.0.10:5060", Expires: ts(fixedNow.Add(60 * time.Second)), Kind: "desk",
+			Aor: "sip:302@voip.example", Transport: "udp", ServedUser: "302", HotdeskSuspendedUser: "304"},
 	}}
 }
 

@@ -128,6 +128,10 @@ type registrationJSON struct {
 	Transport string  `json:"transport"`
 	UserAgent string  `json:"user_agent"`
 	Busy      bool    `json:"busy"`
+	// Hot desking (DESIGN §1.9).
+	ServedUser           string `json:"served_user"`
+	HotDeskUser          string `json:"hotdesk_user"`
+	HotDeskSuspendedUser string `json:"hotdesk_suspended_user"`
 }
 
 type checkJSON struct {
@@ -259,9 +263,22 @@ func phonesToJSON(r *adminv1.ListPhonesResponse) phonesJSON {
 			Transport: g.GetTransport(),
 			UserAgent: g.GetUserAgent(),
 			Busy:      g.GetBusy(),
+
+			ServedUser:           servedUser(g),
+			HotDeskUser:          g.GetHotdeskUser(),
+			HotDeskSuspendedUser: g.GetHotdeskSuspendedUser(),
 		})
 	}
 	return out
+}
+
+// servedUser is the user the phone serves: a daemon that predates hot
+// desking does not say, and then it is the base user.
+func servedUser(g *adminv1.Registration) string {
+	if u := g.GetServedUser(); u != "" {
+		return u
+	}
+	return g.GetUser()
 }
 
 func checkToJSON(r *adminv1.CheckResponse) checkJSON {
@@ -448,12 +465,18 @@ func (p *tablePrinter) phones(r *adminv1.ListPhonesResponse) error {
 				expires = "expired"
 			}
 		}
+		serves := servedUser(g)
+		if g.GetHotdeskUser() != "" {
+			serves += " (hot-desk)"
+		} else if u := g.GetHotdeskSuspendedUser(); u != "" {
+			serves += " (hot-desk " + u + " logged out)"
+		}
 		rows = append(rows, []string{
-			g.GetPhone(), g.GetUser(), cell(g.GetAor()), g.GetHome(), g.GetHereAs(),
+			g.GetPhone(), g.GetUser(), serves, cell(g.GetAor()), g.GetHome(), g.GetHereAs(),
 			g.GetProtocol(), g.GetKind(), g.GetTransport(), g.GetContact(), cell(g.GetUserAgent()), expires,
 		})
 	}
-	return p.table("PHONE\tUSER\tAOR\tHOME\tHERE AS\tPROTOCOL\tKIND\tTRANSPORT\tCONTACT\tUSER AGENT\tEXPIRES", rows)
+	return p.table("PHONE\tUSER\tSERVES\tAOR\tHOME\tHERE AS\tPROTOCOL\tKIND\tTRANSPORT\tCONTACT\tUSER AGENT\tEXPIRES", rows)
 }
 
 func (p *tablePrinter) check(r *adminv1.CheckResponse) error {

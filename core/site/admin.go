@@ -238,7 +238,7 @@ func (a *adminService) PutRecord(ctx context.Context, req *adminv1.PutRecordRequ
 		return nil, mapDirErr(err)
 	}
 	if out.GetPhone() != nil {
-		s.putPhone(phoneEntry(out))
+		s.putPhone(s.ownPhoneEntry(out))
 	}
 	return &adminv1.PutRecordResponse{Record: out}, nil
 }

@@ -214,6 +214,7 @@ func (s *Site) updatePeerView(peer string) {
 
 // backupChanged keeps the admission table in step with the backup store.
 func (s *Site) backupChanged(c backupstore.Change) {
+	s.hotDeskBackupChanged(c)
 	if c.Kind == backupstore.ChangeReset {
 		s.resetHome(c.Home)
 		return
@@ -231,6 +232,7 @@ func (s *Site) backupChanged(c backupstore.Change) {
 
 // resetHome reloads every phone of home into the admission table.
 func (s *Site) resetHome(home string) {
+	s.reloadHeldHotDesk(home)
 	var entries []admission.PhoneEntry
 	s.backups.Each(home, func(r *federationv1.Record) bool {
 		if r.GetPhone() != nil {

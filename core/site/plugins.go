@@ -188,7 +188,7 @@ func (h *hostBackend) ViewSnapshot() sdk.ViewSnapshot {
 	snap := sdk.ViewSnapshot{Site: s.cfg.Site, Licenses: s.table.Licenses()}
 	if phones, err := s.dir.List(directory.KindPhone); err == nil {
 		for _, r := range phones {
-			snap.Phones = append(snap.Phones, phoneEntry(r))
+			snap.Phones = append(snap.Phones, s.ownPhoneEntry(r))
 		}
 	} else {
 		s.log.Warn("plugin view: listing phones", "error", err)
@@ -321,6 +321,7 @@ func (h *hostBackend) ReportRegistration(r sdk.Registration) (bool, string) {
 		}
 	}
 	if !was || prev != outcome {
+		s.hotDeskRegistered(now, phone, outcome)
 		s.plugins.Events(sdk.Event{Time: now, Kind: sdk.EventRegistration, PhoneID: r.PhoneID,
 			Peer: phone.Home, To: outcome.String()})
 	}
@@ -424,6 +425,7 @@ func (s *Site) registrations() []*adminv1.Registration {
 		if !r.reg.Expires.IsZero() {
 			g.Expires = timestamppb.New(r.reg.Expires)
 		}
+		s.hotDeskState(g, r.outcome)
 		out = append(out, g)
 	}
 	return out

@@ -68,6 +68,8 @@ type Site struct {
 	dynamic  map[string]string        // peers learned at run time: site → addr
 	unlinked map[string]bool          // peers the operator unlinked: refused until linked again
 	regs     map[string]*registration // phones registered here, as plugins report them
+
+	hd *hotDesk // hot-desk logins (hotdesk.go)
 }
 
 // peerInfo is what the last hello of a peer said.
@@ -101,6 +103,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts ...O
 		view:     pluginhost.NewViewFeed(1024),
 	}
 	s.bus.OnDrop = s.metrics.DroppedEvents.Inc
+	s.hd = newHotDesk(s.metrics.Registry)
 	if err := s.loadIdentity(); err != nil {
 		return nil, err
 	}
@@ -249,8 +252,11 @@ func (s *Site) openStores(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := s.loadHotDesk(); err != nil {
+		return err
+	}
 	for _, r := range phones {
-		s.putPhone(phoneEntry(r))
+		s.putPhone(s.ownPhoneEntry(r))
 	}
 	for _, home := range s.backups.Homes() {
 		s.resetHome(home)
@@ -305,6 +311,7 @@ func (s *Site) Serve(ctx context.Context) error {
 		run(func() error { return s.metrics.Serve(ctx, metricsLis) })
 	}
 	run(func() error { s.tickLoop(ctx); return nil })
+	run(func() error { s.watchHotDesk(ctx); return nil })
 	evs, unsubscribe := s.bus.Subscribe()
 	run(func() error { s.forwardEvents(evs); return nil })
 	run(func() error { defer unsubscribe(); return s.plugins.Serve(ctx) })

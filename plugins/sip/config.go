@@ -33,7 +33,8 @@ const (
 
 // Config is the plugin's section of the site config (plugins.sip).
 type Config struct {
-	// Listen lists transport://host:port; transports udp and tcp.
+	// Listen lists transport://host:port; transports udp, tcp and tls
+	// (TLS with the site's identity certificate, server authentication only).
 	Listen []string `json:"listen"`
 	// Refuse is what a phone homed at a live peer gets: "503" (with
 	// Retry-After: retry_after), "403" or "drop".
@@ -77,7 +78,7 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 
 // Endpoint is one listen address.
 type Endpoint struct {
-	Transport string // udp | tcp
+	Transport string // udp | tcp | tls
 	Addr      string // host:port
 }
 
@@ -143,8 +144,8 @@ func parseConfig(data []byte) (Config, []Endpoint, error) {
 	var eps []Endpoint
 	for i, l := range c.Listen {
 		tr, addr, ok := strings.Cut(l, "://")
-		if !ok || (tr != "udp" && tr != "tcp") {
-			return c, nil, bad(fmt.Sprintf("listen[%d]", i), "%q: want udp://host:port or tcp://host:port", l)
+		if !ok || (tr != "udp" && tr != "tcp" && tr != "tls") {
+			return c, nil, bad(fmt.Sprintf("listen[%d]", i), "%q: want udp://host:port, tcp://host:port or tls://host:port", l)
 		}
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			return c, nil, bad(fmt.Sprintf("listen[%d]", i), "%q: %v", l, err)

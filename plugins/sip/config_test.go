@@ -27,6 +27,13 @@ func TestParseConfig(t *testing.T) {
 					t.Fatalf("endpoints %v", eps)
 				}
 			}},
+		{name: "tls", json: `{"listen":["udp://127.0.0.1:5060","tls://127.0.0.1:5061"]}`,
+			check: func(t *testing.T, c Config, eps []Endpoint) {
+				if len(eps) != 2 || eps[1].String() != "sip:tls://127.0.0.1:5061" {
+					t.Fatalf("endpoints %v", eps)
+				}
+			}},
+		{name: "tls without port", json: `{"listen":["tls://127.0.0.1"]}`, wantKey: "plugins.sip.listen[0]"},
 		{name: "drop", json: `{"refuse":"drop","retry_after":"3s"}`},
 		{name: "sha-256 offered", json: `{"algorithms":["SHA-256","MD5"]}`},
 		{name: "bad refuse", json: `{"refuse":"404"}`, wantKey: "plugins.sip.refuse"},

@@ -145,7 +145,7 @@ type instance struct {
 	ua       *sipgo.UserAgent
 	srv      *sipgo.Server
 	udp      []*udpServer   // the lean UDP path (udp.go); TCP is sipgo's
-	tcp      []net.Listener // closed by stop: sipgo's Close leaves them open
+	tcp      []net.Listener // TCP and TLS; closed by stop: sipgo's Close leaves them open
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	failed   atomic.Pointer[error]
@@ -212,6 +212,15 @@ func start(log *slog.Logger, cfg sdk.Config, conf Config, eps []Endpoint, host s
 			in.tcp = append(in.tcp, l)
 			in.endpoints = append(in.endpoints, Endpoint{Transport: "tcp", Addr: l.Addr().String()})
 			serve = append(serve, func() error { return srv.ServeTCP(l) })
+		case "tls":
+			l, err := listenTLS(cfg, ep)
+			if err != nil {
+				in.stop()
+				return nil, err
+			}
+			in.tcp = append(in.tcp, l)
+			in.endpoints = append(in.endpoints, Endpoint{Transport: "tls", Addr: l.Addr().String()})
+			serve = append(serve, func() error { return srv.ServeTLS(l) })
 		}
 	}
 	for _, f := range serve {

@@ -179,8 +179,10 @@ func (in *instance) registerOrDefer(req *sip.Request, now time.Time, mayWait boo
 		home = d.Home
 	}
 	entry, _ := in.view.Table().Phone(phoneID)
-	if entry.User != to.Address.User {
-		// A phone registers the AoR of its own user.
+	if u := to.Address.User; u != entry.User && u != entry.HotDeskUser {
+		// A phone registers the AoR of its own user, or of the user
+		// hot-desked on it (set at the phone's home only: a guest serves
+		// its base user, DESIGN §1.9).
 		in.counters.badAuth.Add(1)
 		return newResponse(req, 403, "Forbidden (not this phone's user)"), false
 	}

@@ -655,9 +655,19 @@ type Registration struct {
 	Transport string `protobuf:"bytes,10,opt,name=transport,proto3" json:"transport,omitempty"`
 	UserAgent string `protobuf:"bytes,11,opt,name=user_agent,json=userAgent,proto3" json:"user_agent,omitempty"`
 	// busy is true while the phone is in a call (graceful failback waits).
-	Busy          bool `protobuf:"varint,12,opt,name=busy,proto3" json:"busy,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Busy bool `protobuf:"varint,12,opt,name=busy,proto3" json:"busy,omitempty"`
+	// served_user is the extension the phone serves now: the hot-desked
+	// user if one is logged in on it, else its base user (user).
+	ServedUser string `protobuf:"bytes,13,opt,name=served_user,json=servedUser,proto3" json:"served_user,omitempty"`
+	// hotdesk_user is the user hot-desked on the phone ("" for none). It is
+	// set only for phones homed at this site: a guest serves its base user.
+	HotdeskUser string `protobuf:"bytes,14,opt,name=hotdesk_user,json=hotdeskUser,proto3" json:"hotdesk_user,omitempty"`
+	// hotdesk_suspended_user is, for a guest phone, the user hot-desked on
+	// it at its home: logged out while the phone is a guest here, logged
+	// back in when it registers home again.
+	HotdeskSuspendedUser string `protobuf:"bytes,15,opt,name=hotdesk_suspended_user,json=hotdeskSuspendedUser,proto3" json:"hotdesk_suspended_user,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *Registration) Reset() {
@@ -774,6 +784,276 @@ func (x *Registration) GetBusy() bool {
 	return false
 }
 
+func (x *Registration) GetServedUser() string {
+	if x != nil {
+		return x.ServedUser
+	}
+	return ""
+}
+
+func (x *Registration) GetHotdeskUser() string {
+	if x != nil {
+		return x.HotdeskUser
+	}
+	return ""
+}
+
+func (x *Registration) GetHotdeskSuspendedUser() string {
+	if x != nil {
+		return x.HotdeskSuspendedUser
+	}
+	return ""
+}
+
+type HotDeskLoginRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	PhoneId string                 `protobuf:"bytes,1,opt,name=phone_id,json=phoneId,proto3" json:"phone_id,omitempty"`
+	// extension is the user to log in.
+	Extension string `protobuf:"bytes,2,opt,name=extension,proto3" json:"extension,omitempty"`
+	// code is the user's hot-desk login code, checked against the user's
+	// hotdesk_code_hash. Required unless force is set.
+	Code string `protobuf:"bytes,3,opt,name=code,proto3" json:"code,omitempty"`
+	// force is an operator override: no code is needed (also for a user
+	// without a code), and a user already hot-desked on the phone is logged
+	// out of it. Without force that is refused (FAILED_PRECONDITION).
+	Force         bool `protobuf:"varint,4,opt,name=force,proto3" json:"force,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HotDeskLoginRequest) Reset() {
+	*x = HotDeskLoginRequest{}
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HotDeskLoginRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HotDeskLoginRequest) ProtoMessage() {}
+
+func (x *HotDeskLoginRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HotDeskLoginRequest.ProtoReflect.Descriptor instead.
+func (*HotDeskLoginRequest) Descriptor() ([]byte, []int) {
+	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *HotDeskLoginRequest) GetPhoneId() string {
+	if x != nil {
+		return x.PhoneId
+	}
+	return ""
+}
+
+func (x *HotDeskLoginRequest) GetExtension() string {
+	if x != nil {
+		return x.Extension
+	}
+	return ""
+}
+
+func (x *HotDeskLoginRequest) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *HotDeskLoginRequest) GetForce() bool {
+	if x != nil {
+		return x.Force
+	}
+	return false
+}
+
+type HotDeskLoginResponse struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	PhoneId   string                 `protobuf:"bytes,1,opt,name=phone_id,json=phoneId,proto3" json:"phone_id,omitempty"`
+	Extension string                 `protobuf:"bytes,2,opt,name=extension,proto3" json:"extension,omitempty"`
+	// moved_from is the phone the user was hot-desked on before ("" for none).
+	MovedFrom string `protobuf:"bytes,3,opt,name=moved_from,json=movedFrom,proto3" json:"moved_from,omitempty"`
+	// displaced_user is the user forced off the phone ("" for none).
+	DisplacedUser string `protobuf:"bytes,4,opt,name=displaced_user,json=displacedUser,proto3" json:"displaced_user,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HotDeskLoginResponse) Reset() {
+	*x = HotDeskLoginResponse{}
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HotDeskLoginResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HotDeskLoginResponse) ProtoMessage() {}
+
+func (x *HotDeskLoginResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HotDeskLoginResponse.ProtoReflect.Descriptor instead.
+func (*HotDeskLoginResponse) Descriptor() ([]byte, []int) {
+	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *HotDeskLoginResponse) GetPhoneId() string {
+	if x != nil {
+		return x.PhoneId
+	}
+	return ""
+}
+
+func (x *HotDeskLoginResponse) GetExtension() string {
+	if x != nil {
+		return x.Extension
+	}
+	return ""
+}
+
+func (x *HotDeskLoginResponse) GetMovedFrom() string {
+	if x != nil {
+		return x.MovedFrom
+	}
+	return ""
+}
+
+func (x *HotDeskLoginResponse) GetDisplacedUser() string {
+	if x != nil {
+		return x.DisplacedUser
+	}
+	return ""
+}
+
+type HotDeskLogoutRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Exactly one of phone_id and extension names the login to end.
+	PhoneId       string `protobuf:"bytes,1,opt,name=phone_id,json=phoneId,proto3" json:"phone_id,omitempty"`
+	Extension     string `protobuf:"bytes,2,opt,name=extension,proto3" json:"extension,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HotDeskLogoutRequest) Reset() {
+	*x = HotDeskLogoutRequest{}
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HotDeskLogoutRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HotDeskLogoutRequest) ProtoMessage() {}
+
+func (x *HotDeskLogoutRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HotDeskLogoutRequest.ProtoReflect.Descriptor instead.
+func (*HotDeskLogoutRequest) Descriptor() ([]byte, []int) {
+	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *HotDeskLogoutRequest) GetPhoneId() string {
+	if x != nil {
+		return x.PhoneId
+	}
+	return ""
+}
+
+func (x *HotDeskLogoutRequest) GetExtension() string {
+	if x != nil {
+		return x.Extension
+	}
+	return ""
+}
+
+type HotDeskLogoutResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PhoneId       string                 `protobuf:"bytes,1,opt,name=phone_id,json=phoneId,proto3" json:"phone_id,omitempty"`
+	Extension     string                 `protobuf:"bytes,2,opt,name=extension,proto3" json:"extension,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HotDeskLogoutResponse) Reset() {
+	*x = HotDeskLogoutResponse{}
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HotDeskLogoutResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HotDeskLogoutResponse) ProtoMessage() {}
+
+func (x *HotDeskLogoutResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HotDeskLogoutResponse.ProtoReflect.Descriptor instead.
+func (*HotDeskLogoutResponse) Descriptor() ([]byte, []int) {
+	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *HotDeskLogoutResponse) GetPhoneId() string {
+	if x != nil {
+		return x.PhoneId
+	}
+	return ""
+}
+
+func (x *HotDeskLogoutResponse) GetExtension() string {
+	if x != nil {
+		return x.Extension
+	}
+	return ""
+}
+
 type LinkRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// addr is the peer's federation address (host:port).
@@ -784,7 +1064,7 @@ type LinkRequest struct {
 
 func (x *LinkRequest) Reset() {
 	*x = LinkRequest{}
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[8]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -796,7 +1076,7 @@ func (x *LinkRequest) String() string {
 func (*LinkRequest) ProtoMessage() {}
 
 func (x *LinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[8]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -809,7 +1089,7 @@ func (x *LinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkRequest.ProtoReflect.Descriptor instead.
 func (*LinkRequest) Descriptor() ([]byte, []int) {
-	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{8}
+	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *LinkRequest) GetAddr() string {
@@ -829,7 +1109,7 @@ type LinkResponse struct {
 
 func (x *LinkResponse) Reset() {
 	*x = LinkResponse{}
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[9]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -841,7 +1121,7 @@ func (x *LinkResponse) String() string {
 func (*LinkResponse) ProtoMessage() {}
 
 func (x *LinkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[9]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -854,7 +1134,7 @@ func (x *LinkResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LinkResponse.ProtoReflect.Descriptor instead.
 func (*LinkResponse) Descriptor() ([]byte, []int) {
-	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{9}
+	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *LinkResponse) GetSite() string {
@@ -873,7 +1153,7 @@ type UnlinkRequest struct {
 
 func (x *UnlinkRequest) Reset() {
 	*x = UnlinkRequest{}
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[10]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -885,7 +1165,7 @@ func (x *UnlinkRequest) String() string {
 func (*UnlinkRequest) ProtoMessage() {}
 
 func (x *UnlinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[10]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -898,7 +1178,7 @@ func (x *UnlinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnlinkRequest.ProtoReflect.Descriptor instead.
 func (*UnlinkRequest) Descriptor() ([]byte, []int) {
-	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{10}
+	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *UnlinkRequest) GetSite() string {
@@ -916,7 +1196,7 @@ type UnlinkResponse struct {
 
 func (x *UnlinkResponse) Reset() {
 	*x = UnlinkResponse{}
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[11]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -928,7 +1208,7 @@ func (x *UnlinkResponse) String() string {
 func (*UnlinkResponse) ProtoMessage() {}
 
 func (x *UnlinkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[11]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -941,7 +1221,7 @@ func (x *UnlinkResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnlinkResponse.ProtoReflect.Descriptor instead.
 func (*UnlinkResponse) Descriptor() ([]byte, []int) {
-	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{11}
+	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{15}
 }
 
 type FailbackRequest struct {
@@ -953,7 +1233,7 @@ type FailbackRequest struct {
 
 func (x *FailbackRequest) Reset() {
 	*x = FailbackRequest{}
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[12]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -965,7 +1245,7 @@ func (x *FailbackRequest) String() string {
 func (*FailbackRequest) ProtoMessage() {}
 
 func (x *FailbackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[12]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -978,7 +1258,7 @@ func (x *FailbackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FailbackRequest.ProtoReflect.Descriptor instead.
 func (*FailbackRequest) Descriptor() ([]byte, []int) {
-	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{12}
+	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *FailbackRequest) GetSite() string {
@@ -998,7 +1278,7 @@ type FailbackResponse struct {
 
 func (x *FailbackResponse) Reset() {
 	*x = FailbackResponse{}
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[13]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1010,7 +1290,7 @@ func (x *FailbackResponse) String() string {
 func (*FailbackResponse) ProtoMessage() {}
 
 func (x *FailbackResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[13]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1023,7 +1303,7 @@ func (x *FailbackResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FailbackResponse.ProtoReflect.Descriptor instead.
 func (*FailbackResponse) Descriptor() ([]byte, []int) {
-	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{13}
+	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *FailbackResponse) GetState() string {
@@ -1041,7 +1321,7 @@ type CheckRequest struct {
 
 func (x *CheckRequest) Reset() {
 	*x = CheckRequest{}
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[14]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1053,7 +1333,7 @@ func (x *CheckRequest) String() string {
 func (*CheckRequest) ProtoMessage() {}
 
 func (x *CheckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[14]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1066,7 +1346,7 @@ func (x *CheckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckRequest.ProtoReflect.Descriptor instead.
 func (*CheckRequest) Descriptor() ([]byte, []int) {
-	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{14}
+	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{18}
 }
 
 type CheckResponse struct {
@@ -1078,7 +1358,7 @@ type CheckResponse struct {
 
 func (x *CheckResponse) Reset() {
 	*x = CheckResponse{}
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[15]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1090,7 +1370,7 @@ func (x *CheckResponse) String() string {
 func (*CheckResponse) ProtoMessage() {}
 
 func (x *CheckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[15]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1103,7 +1383,7 @@ func (x *CheckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckResponse.ProtoReflect.Descriptor instead.
 func (*CheckResponse) Descriptor() ([]byte, []int) {
-	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{15}
+	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CheckResponse) GetResults() []*CheckResult {
@@ -1128,7 +1408,7 @@ type CheckResult struct {
 
 func (x *CheckResult) Reset() {
 	*x = CheckResult{}
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[16]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1140,7 +1420,7 @@ func (x *CheckResult) String() string {
 func (*CheckResult) ProtoMessage() {}
 
 func (x *CheckResult) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[16]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1153,7 +1433,7 @@ func (x *CheckResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckResult.ProtoReflect.Descriptor instead.
 func (*CheckResult) Descriptor() ([]byte, []int) {
-	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{16}
+	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CheckResult) GetPeer() string {
@@ -1194,7 +1474,7 @@ type ExplainAdmissionRequest struct {
 
 func (x *ExplainAdmissionRequest) Reset() {
 	*x = ExplainAdmissionRequest{}
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[17]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1206,7 +1486,7 @@ func (x *ExplainAdmissionRequest) String() string {
 func (*ExplainAdmissionRequest) ProtoMessage() {}
 
 func (x *ExplainAdmissionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[17]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1219,7 +1499,7 @@ func (x *ExplainAdmissionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainAdmissionRequest.ProtoReflect.Descriptor instead.
 func (*ExplainAdmissionRequest) Descriptor() ([]byte, []int) {
-	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{17}
+	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ExplainAdmissionRequest) GetPhoneId() string {
@@ -1249,7 +1529,7 @@ type ExplainAdmissionResponse struct {
 
 func (x *ExplainAdmissionResponse) Reset() {
 	*x = ExplainAdmissionResponse{}
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[18]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1261,7 +1541,7 @@ func (x *ExplainAdmissionResponse) String() string {
 func (*ExplainAdmissionResponse) ProtoMessage() {}
 
 func (x *ExplainAdmissionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[18]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1274,7 +1554,7 @@ func (x *ExplainAdmissionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainAdmissionResponse.ProtoReflect.Descriptor instead.
 func (*ExplainAdmissionResponse) Descriptor() ([]byte, []int) {
-	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{18}
+	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ExplainAdmissionResponse) GetOutcome() string {
@@ -1311,7 +1591,7 @@ type PutRecordRequest struct {
 
 func (x *PutRecordRequest) Reset() {
 	*x = PutRecordRequest{}
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[19]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1323,7 +1603,7 @@ func (x *PutRecordRequest) String() string {
 func (*PutRecordRequest) ProtoMessage() {}
 
 func (x *PutRecordRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[19]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1336,7 +1616,7 @@ func (x *PutRecordRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutRecordRequest.ProtoReflect.Descriptor instead.
 func (*PutRecordRequest) Descriptor() ([]byte, []int) {
-	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{19}
+	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *PutRecordRequest) GetRecord() *v1.Record {
@@ -1369,7 +1649,7 @@ type PutRecordResponse struct {
 
 func (x *PutRecordResponse) Reset() {
 	*x = PutRecordResponse{}
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[20]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1381,7 +1661,7 @@ func (x *PutRecordResponse) String() string {
 func (*PutRecordResponse) ProtoMessage() {}
 
 func (x *PutRecordResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[20]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1394,7 +1674,7 @@ func (x *PutRecordResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutRecordResponse.ProtoReflect.Descriptor instead.
 func (*PutRecordResponse) Descriptor() ([]byte, []int) {
-	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{20}
+	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *PutRecordResponse) GetRecord() *v1.Record {
@@ -1413,7 +1693,7 @@ type DeleteRecordRequest struct {
 
 func (x *DeleteRecordRequest) Reset() {
 	*x = DeleteRecordRequest{}
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[21]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1425,7 +1705,7 @@ func (x *DeleteRecordRequest) String() string {
 func (*DeleteRecordRequest) ProtoMessage() {}
 
 func (x *DeleteRecordRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[21]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1438,7 +1718,7 @@ func (x *DeleteRecordRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRecordRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRecordRequest) Descriptor() ([]byte, []int) {
-	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{21}
+	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *DeleteRecordRequest) GetKey() string {
@@ -1457,7 +1737,7 @@ type DeleteRecordResponse struct {
 
 func (x *DeleteRecordResponse) Reset() {
 	*x = DeleteRecordResponse{}
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[22]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1469,7 +1749,7 @@ func (x *DeleteRecordResponse) String() string {
 func (*DeleteRecordResponse) ProtoMessage() {}
 
 func (x *DeleteRecordResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[22]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1482,7 +1762,7 @@ func (x *DeleteRecordResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRecordResponse.ProtoReflect.Descriptor instead.
 func (*DeleteRecordResponse) Descriptor() ([]byte, []int) {
-	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{22}
+	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *DeleteRecordResponse) GetRevision() uint64 {
@@ -1501,7 +1781,7 @@ type GetRecordRequest struct {
 
 func (x *GetRecordRequest) Reset() {
 	*x = GetRecordRequest{}
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[23]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1513,7 +1793,7 @@ func (x *GetRecordRequest) String() string {
 func (*GetRecordRequest) ProtoMessage() {}
 
 func (x *GetRecordRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[23]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1526,7 +1806,7 @@ func (x *GetRecordRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRecordRequest.ProtoReflect.Descriptor instead.
 func (*GetRecordRequest) Descriptor() ([]byte, []int) {
-	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{23}
+	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *GetRecordRequest) GetKey() string {
@@ -1545,7 +1825,7 @@ type GetRecordResponse struct {
 
 func (x *GetRecordResponse) Reset() {
 	*x = GetRecordResponse{}
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[24]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1557,7 +1837,7 @@ func (x *GetRecordResponse) String() string {
 func (*GetRecordResponse) ProtoMessage() {}
 
 func (x *GetRecordResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[24]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1570,7 +1850,7 @@ func (x *GetRecordResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRecordResponse.ProtoReflect.Descriptor instead.
 func (*GetRecordResponse) Descriptor() ([]byte, []int) {
-	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{24}
+	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *GetRecordResponse) GetRecord() *v1.Record {
@@ -1590,7 +1870,7 @@ type ListRecordsRequest struct {
 
 func (x *ListRecordsRequest) Reset() {
 	*x = ListRecordsRequest{}
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[25]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1602,7 +1882,7 @@ func (x *ListRecordsRequest) String() string {
 func (*ListRecordsRequest) ProtoMessage() {}
 
 func (x *ListRecordsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[25]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1615,7 +1895,7 @@ func (x *ListRecordsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRecordsRequest.ProtoReflect.Descriptor instead.
 func (*ListRecordsRequest) Descriptor() ([]byte, []int) {
-	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{25}
+	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListRecordsRequest) GetKind() string {
@@ -1634,7 +1914,7 @@ type ListRecordsResponse struct {
 
 func (x *ListRecordsResponse) Reset() {
 	*x = ListRecordsResponse{}
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[26]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1646,7 +1926,7 @@ func (x *ListRecordsResponse) String() string {
 func (*ListRecordsResponse) ProtoMessage() {}
 
 func (x *ListRecordsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[26]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1659,7 +1939,7 @@ func (x *ListRecordsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRecordsResponse.ProtoReflect.Descriptor instead.
 func (*ListRecordsResponse) Descriptor() ([]byte, []int) {
-	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{26}
+	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ListRecordsResponse) GetRecords() []*v1.Record {
@@ -1677,7 +1957,7 @@ type ListPluginsRequest struct {
 
 func (x *ListPluginsRequest) Reset() {
 	*x = ListPluginsRequest{}
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[27]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1689,7 +1969,7 @@ func (x *ListPluginsRequest) String() string {
 func (*ListPluginsRequest) ProtoMessage() {}
 
 func (x *ListPluginsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[27]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1702,7 +1982,7 @@ func (x *ListPluginsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPluginsRequest.ProtoReflect.Descriptor instead.
 func (*ListPluginsRequest) Descriptor() ([]byte, []int) {
-	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{27}
+	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{31}
 }
 
 type ListPluginsResponse struct {
@@ -1714,7 +1994,7 @@ type ListPluginsResponse struct {
 
 func (x *ListPluginsResponse) Reset() {
 	*x = ListPluginsResponse{}
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[28]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1726,7 +2006,7 @@ func (x *ListPluginsResponse) String() string {
 func (*ListPluginsResponse) ProtoMessage() {}
 
 func (x *ListPluginsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[28]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1739,7 +2019,7 @@ func (x *ListPluginsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPluginsResponse.ProtoReflect.Descriptor instead.
 func (*ListPluginsResponse) Descriptor() ([]byte, []int) {
-	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{28}
+	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ListPluginsResponse) GetPlugins() []*PluginStatus {
@@ -1760,7 +2040,7 @@ type InstallPluginRequest struct {
 
 func (x *InstallPluginRequest) Reset() {
 	*x = InstallPluginRequest{}
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[29]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1772,7 +2052,7 @@ func (x *InstallPluginRequest) String() string {
 func (*InstallPluginRequest) ProtoMessage() {}
 
 func (x *InstallPluginRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[29]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1785,7 +2065,7 @@ func (x *InstallPluginRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InstallPluginRequest.ProtoReflect.Descriptor instead.
 func (*InstallPluginRequest) Descriptor() ([]byte, []int) {
-	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{29}
+	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *InstallPluginRequest) GetPath() string {
@@ -1811,7 +2091,7 @@ type InstallPluginResponse struct {
 
 func (x *InstallPluginResponse) Reset() {
 	*x = InstallPluginResponse{}
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[30]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1823,7 +2103,7 @@ func (x *InstallPluginResponse) String() string {
 func (*InstallPluginResponse) ProtoMessage() {}
 
 func (x *InstallPluginResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[30]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1836,7 +2116,7 @@ func (x *InstallPluginResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InstallPluginResponse.ProtoReflect.Descriptor instead.
 func (*InstallPluginResponse) Descriptor() ([]byte, []int) {
-	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{30}
+	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *InstallPluginResponse) GetPlugin() *PluginStatus {
@@ -1855,7 +2135,7 @@ type RemovePluginRequest struct {
 
 func (x *RemovePluginRequest) Reset() {
 	*x = RemovePluginRequest{}
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[31]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1867,7 +2147,7 @@ func (x *RemovePluginRequest) String() string {
 func (*RemovePluginRequest) ProtoMessage() {}
 
 func (x *RemovePluginRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[31]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1880,7 +2160,7 @@ func (x *RemovePluginRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemovePluginRequest.ProtoReflect.Descriptor instead.
 func (*RemovePluginRequest) Descriptor() ([]byte, []int) {
-	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{31}
+	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *RemovePluginRequest) GetName() string {
@@ -1898,7 +2178,7 @@ type RemovePluginResponse struct {
 
 func (x *RemovePluginResponse) Reset() {
 	*x = RemovePluginResponse{}
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[32]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1910,7 +2190,7 @@ func (x *RemovePluginResponse) String() string {
 func (*RemovePluginResponse) ProtoMessage() {}
 
 func (x *RemovePluginResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[32]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1923,7 +2203,7 @@ func (x *RemovePluginResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemovePluginResponse.ProtoReflect.Descriptor instead.
 func (*RemovePluginResponse) Descriptor() ([]byte, []int) {
-	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{32}
+	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{36}
 }
 
 type WatchEventsRequest struct {
@@ -1934,7 +2214,7 @@ type WatchEventsRequest struct {
 
 func (x *WatchEventsRequest) Reset() {
 	*x = WatchEventsRequest{}
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[33]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1946,7 +2226,7 @@ func (x *WatchEventsRequest) String() string {
 func (*WatchEventsRequest) ProtoMessage() {}
 
 func (x *WatchEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[33]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1959,7 +2239,7 @@ func (x *WatchEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEventsRequest.ProtoReflect.Descriptor instead.
 func (*WatchEventsRequest) Descriptor() ([]byte, []int) {
-	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{33}
+	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{37}
 }
 
 type WatchEventsResponse struct {
@@ -1971,7 +2251,7 @@ type WatchEventsResponse struct {
 
 func (x *WatchEventsResponse) Reset() {
 	*x = WatchEventsResponse{}
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[34]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1983,7 +2263,7 @@ func (x *WatchEventsResponse) String() string {
 func (*WatchEventsResponse) ProtoMessage() {}
 
 func (x *WatchEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[34]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1996,7 +2276,7 @@ func (x *WatchEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEventsResponse.ProtoReflect.Descriptor instead.
 func (*WatchEventsResponse) Descriptor() ([]byte, []int) {
-	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{34}
+	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *WatchEventsResponse) GetEvent() *Event {
@@ -2010,7 +2290,8 @@ func (x *WatchEventsResponse) GetEvent() *Event {
 type Event struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Time  *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
-	// kind: peer_state | resilience | link | refusal | failback | record
+	// kind: peer_state | resilience | link | refusal | failback | record |
+	// hotdesk (to: login | logout)
 	Kind          string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
 	Peer          string `protobuf:"bytes,3,opt,name=peer,proto3" json:"peer,omitempty"`
 	From          string `protobuf:"bytes,4,opt,name=from,proto3" json:"from,omitempty"`
@@ -2022,7 +2303,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[35]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2034,7 +2315,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_rally_admin_v1_admin_proto_msgTypes[35]
+	mi := &file_rally_admin_v1_admin_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2047,7 +2328,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{35}
+	return file_rally_admin_v1_admin_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *Event) GetTime() *timestamppb.Timestamp {
@@ -2163,7 +2444,7 @@ const file_rally_admin_v1_admin_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x13\n" +
 	"\x11ListPhonesRequest\"X\n" +
 	"\x12ListPhonesResponse\x12B\n" +
-	"\rregistrations\x18\x01 \x03(\v2\x1c.rally.admin.v1.RegistrationR\rregistrations\"\xc8\x02\n" +
+	"\rregistrations\x18\x01 \x03(\v2\x1c.rally.admin.v1.RegistrationR\rregistrations\"\xc2\x03\n" +
 	"\fRegistration\x12\x14\n" +
 	"\x05phone\x18\x01 \x01(\tR\x05phone\x12\x12\n" +
 	"\x04user\x18\x02 \x01(\tR\x04user\x12\x12\n" +
@@ -2178,7 +2459,28 @@ const file_rally_admin_v1_admin_proto_rawDesc = "" +
 	" \x01(\tR\ttransport\x12\x1d\n" +
 	"\n" +
 	"user_agent\x18\v \x01(\tR\tuserAgent\x12\x12\n" +
-	"\x04busy\x18\f \x01(\bR\x04busy\"!\n" +
+	"\x04busy\x18\f \x01(\bR\x04busy\x12\x1f\n" +
+	"\vserved_user\x18\r \x01(\tR\n" +
+	"servedUser\x12!\n" +
+	"\fhotdesk_user\x18\x0e \x01(\tR\vhotdeskUser\x124\n" +
+	"\x16hotdesk_suspended_user\x18\x0f \x01(\tR\x14hotdeskSuspendedUser\"x\n" +
+	"\x13HotDeskLoginRequest\x12\x19\n" +
+	"\bphone_id\x18\x01 \x01(\tR\aphoneId\x12\x1c\n" +
+	"\textension\x18\x02 \x01(\tR\textension\x12\x12\n" +
+	"\x04code\x18\x03 \x01(\tR\x04code\x12\x14\n" +
+	"\x05force\x18\x04 \x01(\bR\x05force\"\x95\x01\n" +
+	"\x14HotDeskLoginResponse\x12\x19\n" +
+	"\bphone_id\x18\x01 \x01(\tR\aphoneId\x12\x1c\n" +
+	"\textension\x18\x02 \x01(\tR\textension\x12\x1d\n" +
+	"\n" +
+	"moved_from\x18\x03 \x01(\tR\tmovedFrom\x12%\n" +
+	"\x0edisplaced_user\x18\x04 \x01(\tR\rdisplacedUser\"O\n" +
+	"\x14HotDeskLogoutRequest\x12\x19\n" +
+	"\bphone_id\x18\x01 \x01(\tR\aphoneId\x12\x1c\n" +
+	"\textension\x18\x02 \x01(\tR\textension\"P\n" +
+	"\x15HotDeskLogoutResponse\x12\x19\n" +
+	"\bphone_id\x18\x01 \x01(\tR\aphoneId\x12\x1c\n" +
+	"\textension\x18\x02 \x01(\tR\textension\"!\n" +
 	"\vLinkRequest\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\tR\x04addr\"\"\n" +
 	"\fLinkResponse\x12\x12\n" +
@@ -2243,7 +2545,7 @@ const file_rally_admin_v1_admin_proto_rawDesc = "" +
 	"\x04peer\x18\x03 \x01(\tR\x04peer\x12\x12\n" +
 	"\x04from\x18\x04 \x01(\tR\x04from\x12\x0e\n" +
 	"\x02to\x18\x05 \x01(\tR\x02to\x12\x18\n" +
-	"\amessage\x18\x06 \x01(\tR\amessage2\xff\t\n" +
+	"\amessage\x18\x06 \x01(\tR\amessage2\xb8\v\n" +
 	"\fAdminService\x12P\n" +
 	"\tGetStatus\x12 .rally.admin.v1.GetStatusRequest\x1a!.rally.admin.v1.GetStatusResponse\x12S\n" +
 	"\n" +
@@ -2260,7 +2562,9 @@ const file_rally_admin_v1_admin_proto_rawDesc = "" +
 	"\vWatchEvents\x12\".rally.admin.v1.WatchEventsRequest\x1a#.rally.admin.v1.WatchEventsResponse0\x01\x12V\n" +
 	"\vListPlugins\x12\".rally.admin.v1.ListPluginsRequest\x1a#.rally.admin.v1.ListPluginsResponse\x12\\\n" +
 	"\rInstallPlugin\x12$.rally.admin.v1.InstallPluginRequest\x1a%.rally.admin.v1.InstallPluginResponse\x12Y\n" +
-	"\fRemovePlugin\x12#.rally.admin.v1.RemovePluginRequest\x1a$.rally.admin.v1.RemovePluginResponseB9Z7github.com/rallyvoip/rally/proto/rally/admin/v1;adminv1b\x06proto3"
+	"\fRemovePlugin\x12#.rally.admin.v1.RemovePluginRequest\x1a$.rally.admin.v1.RemovePluginResponse\x12Y\n" +
+	"\fHotDeskLogin\x12#.rally.admin.v1.HotDeskLoginRequest\x1a$.rally.admin.v1.HotDeskLoginResponse\x12\\\n" +
+	"\rHotDeskLogout\x12$.rally.admin.v1.HotDeskLogoutRequest\x1a%.rally.admin.v1.HotDeskLogoutResponseB9Z7github.com/rallyvoip/rally/proto/rally/admin/v1;adminv1b\x06proto3"
 
 var (
 	file_rally_admin_v1_admin_proto_rawDescOnce sync.Once
@@ -2274,7 +2578,7 @@ func file_rally_admin_v1_admin_proto_rawDescGZIP() []byte {
 	return file_rally_admin_v1_admin_proto_rawDescData
 }
 
-var file_rally_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
+var file_rally_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_rally_admin_v1_admin_proto_goTypes = []any{
 	(*GetStatusRequest)(nil),         // 0: rally.admin.v1.GetStatusRequest
 	(*GetStatusResponse)(nil),        // 1: rally.admin.v1.GetStatusResponse
@@ -2284,91 +2588,99 @@ var file_rally_admin_v1_admin_proto_goTypes = []any{
 	(*ListPhonesRequest)(nil),        // 5: rally.admin.v1.ListPhonesRequest
 	(*ListPhonesResponse)(nil),       // 6: rally.admin.v1.ListPhonesResponse
 	(*Registration)(nil),             // 7: rally.admin.v1.Registration
-	(*LinkRequest)(nil),              // 8: rally.admin.v1.LinkRequest
-	(*LinkResponse)(nil),             // 9: rally.admin.v1.LinkResponse
-	(*UnlinkRequest)(nil),            // 10: rally.admin.v1.UnlinkRequest
-	(*UnlinkResponse)(nil),           // 11: rally.admin.v1.UnlinkResponse
-	(*FailbackRequest)(nil),          // 12: rally.admin.v1.FailbackRequest
-	(*FailbackResponse)(nil),         // 13: rally.admin.v1.FailbackResponse
-	(*CheckRequest)(nil),             // 14: rally.admin.v1.CheckRequest
-	(*CheckResponse)(nil),            // 15: rally.admin.v1.CheckResponse
-	(*CheckResult)(nil),              // 16: rally.admin.v1.CheckResult
-	(*ExplainAdmissionRequest)(nil),  // 17: rally.admin.v1.ExplainAdmissionRequest
-	(*ExplainAdmissionResponse)(nil), // 18: rally.admin.v1.ExplainAdmissionResponse
-	(*PutRecordRequest)(nil),         // 19: rally.admin.v1.PutRecordRequest
-	(*PutRecordResponse)(nil),        // 20: rally.admin.v1.PutRecordResponse
-	(*DeleteRecordRequest)(nil),      // 21: rally.admin.v1.DeleteRecordRequest
-	(*DeleteRecordResponse)(nil),     // 22: rally.admin.v1.DeleteRecordResponse
-	(*GetRecordRequest)(nil),         // 23: rally.admin.v1.GetRecordRequest
-	(*GetRecordResponse)(nil),        // 24: rally.admin.v1.GetRecordResponse
-	(*ListRecordsRequest)(nil),       // 25: rally.admin.v1.ListRecordsRequest
-	(*ListRecordsResponse)(nil),      // 26: rally.admin.v1.ListRecordsResponse
-	(*ListPluginsRequest)(nil),       // 27: rally.admin.v1.ListPluginsRequest
-	(*ListPluginsResponse)(nil),      // 28: rally.admin.v1.ListPluginsResponse
-	(*InstallPluginRequest)(nil),     // 29: rally.admin.v1.InstallPluginRequest
-	(*InstallPluginResponse)(nil),    // 30: rally.admin.v1.InstallPluginResponse
-	(*RemovePluginRequest)(nil),      // 31: rally.admin.v1.RemovePluginRequest
-	(*RemovePluginResponse)(nil),     // 32: rally.admin.v1.RemovePluginResponse
-	(*WatchEventsRequest)(nil),       // 33: rally.admin.v1.WatchEventsRequest
-	(*WatchEventsResponse)(nil),      // 34: rally.admin.v1.WatchEventsResponse
-	(*Event)(nil),                    // 35: rally.admin.v1.Event
-	nil,                              // 36: rally.admin.v1.PeerStatus.PluginsEntry
-	(*timestamppb.Timestamp)(nil),    // 37: google.protobuf.Timestamp
-	(v1.Protocol)(0),                 // 38: rally.federation.v1.Protocol
-	(*v1.Record)(nil),                // 39: rally.federation.v1.Record
+	(*HotDeskLoginRequest)(nil),      // 8: rally.admin.v1.HotDeskLoginRequest
+	(*HotDeskLoginResponse)(nil),     // 9: rally.admin.v1.HotDeskLoginResponse
+	(*HotDeskLogoutRequest)(nil),     // 10: rally.admin.v1.HotDeskLogoutRequest
+	(*HotDeskLogoutResponse)(nil),    // 11: rally.admin.v1.HotDeskLogoutResponse
+	(*LinkRequest)(nil),              // 12: rally.admin.v1.LinkRequest
+	(*LinkResponse)(nil),             // 13: rally.admin.v1.LinkResponse
+	(*UnlinkRequest)(nil),            // 14: rally.admin.v1.UnlinkRequest
+	(*UnlinkResponse)(nil),           // 15: rally.admin.v1.UnlinkResponse
+	(*FailbackRequest)(nil),          // 16: rally.admin.v1.FailbackRequest
+	(*FailbackResponse)(nil),         // 17: rally.admin.v1.FailbackResponse
+	(*CheckRequest)(nil),             // 18: rally.admin.v1.CheckRequest
+	(*CheckResponse)(nil),            // 19: rally.admin.v1.CheckResponse
+	(*CheckResult)(nil),              // 20: rally.admin.v1.CheckResult
+	(*ExplainAdmissionRequest)(nil),  // 21: rally.admin.v1.ExplainAdmissionRequest
+	(*ExplainAdmissionResponse)(nil), // 22: rally.admin.v1.ExplainAdmissionResponse
+	(*PutRecordRequest)(nil),         // 23: rally.admin.v1.PutRecordRequest
+	(*PutRecordResponse)(nil),        // 24: rally.admin.v1.PutRecordResponse
+	(*DeleteRecordRequest)(nil),      // 25: rally.admin.v1.DeleteRecordRequest
+	(*DeleteRecordResponse)(nil),     // 26: rally.admin.v1.DeleteRecordResponse
+	(*GetRecordRequest)(nil),         // 27: rally.admin.v1.GetRecordRequest
+	(*GetRecordResponse)(nil),        // 28: rally.admin.v1.GetRecordResponse
+	(*ListRecordsRequest)(nil),       // 29: rally.admin.v1.ListRecordsRequest
+	(*ListRecordsResponse)(nil),      // 30: rally.admin.v1.ListRecordsResponse
+	(*ListPluginsRequest)(nil),       // 31: rally.admin.v1.ListPluginsRequest
+	(*ListPluginsResponse)(nil),      // 32: rally.admin.v1.ListPluginsResponse
+	(*InstallPluginRequest)(nil),     // 33: rally.admin.v1.InstallPluginRequest
+	(*InstallPluginResponse)(nil),    // 34: rally.admin.v1.InstallPluginResponse
+	(*RemovePluginRequest)(nil),      // 35: rally.admin.v1.RemovePluginRequest
+	(*RemovePluginResponse)(nil),     // 36: rally.admin.v1.RemovePluginResponse
+	(*WatchEventsRequest)(nil),       // 37: rally.admin.v1.WatchEventsRequest
+	(*WatchEventsResponse)(nil),      // 38: rally.admin.v1.WatchEventsResponse
+	(*Event)(nil),                    // 39: rally.admin.v1.Event
+	nil,                              // 40: rally.admin.v1.PeerStatus.PluginsEntry
+	(*timestamppb.Timestamp)(nil),    // 41: google.protobuf.Timestamp
+	(v1.Protocol)(0),                 // 42: rally.federation.v1.Protocol
+	(*v1.Record)(nil),                // 43: rally.federation.v1.Record
 }
 var file_rally_admin_v1_admin_proto_depIdxs = []int32{
 	2,  // 0: rally.admin.v1.GetStatusResponse.site:type_name -> rally.admin.v1.SiteStatus
 	4,  // 1: rally.admin.v1.GetStatusResponse.peers:type_name -> rally.admin.v1.PeerStatus
-	37, // 2: rally.admin.v1.SiteStatus.started:type_name -> google.protobuf.Timestamp
+	41, // 2: rally.admin.v1.SiteStatus.started:type_name -> google.protobuf.Timestamp
 	3,  // 3: rally.admin.v1.SiteStatus.plugins:type_name -> rally.admin.v1.PluginStatus
-	37, // 4: rally.admin.v1.PeerStatus.last_heard:type_name -> google.protobuf.Timestamp
-	37, // 5: rally.admin.v1.PeerStatus.state_since:type_name -> google.protobuf.Timestamp
-	36, // 6: rally.admin.v1.PeerStatus.plugins:type_name -> rally.admin.v1.PeerStatus.PluginsEntry
+	41, // 4: rally.admin.v1.PeerStatus.last_heard:type_name -> google.protobuf.Timestamp
+	41, // 5: rally.admin.v1.PeerStatus.state_since:type_name -> google.protobuf.Timestamp
+	40, // 6: rally.admin.v1.PeerStatus.plugins:type_name -> rally.admin.v1.PeerStatus.PluginsEntry
 	7,  // 7: rally.admin.v1.ListPhonesResponse.registrations:type_name -> rally.admin.v1.Registration
-	37, // 8: rally.admin.v1.Registration.expires:type_name -> google.protobuf.Timestamp
-	16, // 9: rally.admin.v1.CheckResponse.results:type_name -> rally.admin.v1.CheckResult
-	38, // 10: rally.admin.v1.ExplainAdmissionRequest.protocol:type_name -> rally.federation.v1.Protocol
-	39, // 11: rally.admin.v1.PutRecordRequest.record:type_name -> rally.federation.v1.Record
-	39, // 12: rally.admin.v1.PutRecordResponse.record:type_name -> rally.federation.v1.Record
-	39, // 13: rally.admin.v1.GetRecordResponse.record:type_name -> rally.federation.v1.Record
-	39, // 14: rally.admin.v1.ListRecordsResponse.records:type_name -> rally.federation.v1.Record
+	41, // 8: rally.admin.v1.Registration.expires:type_name -> google.protobuf.Timestamp
+	20, // 9: rally.admin.v1.CheckResponse.results:type_name -> rally.admin.v1.CheckResult
+	42, // 10: rally.admin.v1.ExplainAdmissionRequest.protocol:type_name -> rally.federation.v1.Protocol
+	43, // 11: rally.admin.v1.PutRecordRequest.record:type_name -> rally.federation.v1.Record
+	43, // 12: rally.admin.v1.PutRecordResponse.record:type_name -> rally.federation.v1.Record
+	43, // 13: rally.admin.v1.GetRecordResponse.record:type_name -> rally.federation.v1.Record
+	43, // 14: rally.admin.v1.ListRecordsResponse.records:type_name -> rally.federation.v1.Record
 	3,  // 15: rally.admin.v1.ListPluginsResponse.plugins:type_name -> rally.admin.v1.PluginStatus
 	3,  // 16: rally.admin.v1.InstallPluginResponse.plugin:type_name -> rally.admin.v1.PluginStatus
-	35, // 17: rally.admin.v1.WatchEventsResponse.event:type_name -> rally.admin.v1.Event
-	37, // 18: rally.admin.v1.Event.time:type_name -> google.protobuf.Timestamp
+	39, // 17: rally.admin.v1.WatchEventsResponse.event:type_name -> rally.admin.v1.Event
+	41, // 18: rally.admin.v1.Event.time:type_name -> google.protobuf.Timestamp
 	0,  // 19: rally.admin.v1.AdminService.GetStatus:input_type -> rally.admin.v1.GetStatusRequest
 	5,  // 20: rally.admin.v1.AdminService.ListPhones:input_type -> rally.admin.v1.ListPhonesRequest
-	8,  // 21: rally.admin.v1.AdminService.Link:input_type -> rally.admin.v1.LinkRequest
-	10, // 22: rally.admin.v1.AdminService.Unlink:input_type -> rally.admin.v1.UnlinkRequest
-	12, // 23: rally.admin.v1.AdminService.Failback:input_type -> rally.admin.v1.FailbackRequest
-	14, // 24: rally.admin.v1.AdminService.Check:input_type -> rally.admin.v1.CheckRequest
-	17, // 25: rally.admin.v1.AdminService.ExplainAdmission:input_type -> rally.admin.v1.ExplainAdmissionRequest
-	19, // 26: rally.admin.v1.AdminService.PutRecord:input_type -> rally.admin.v1.PutRecordRequest
-	21, // 27: rally.admin.v1.AdminService.DeleteRecord:input_type -> rally.admin.v1.DeleteRecordRequest
-	23, // 28: rally.admin.v1.AdminService.GetRecord:input_type -> rally.admin.v1.GetRecordRequest
-	25, // 29: rally.admin.v1.AdminService.ListRecords:input_type -> rally.admin.v1.ListRecordsRequest
-	33, // 30: rally.admin.v1.AdminService.WatchEvents:input_type -> rally.admin.v1.WatchEventsRequest
-	27, // 31: rally.admin.v1.AdminService.ListPlugins:input_type -> rally.admin.v1.ListPluginsRequest
-	29, // 32: rally.admin.v1.AdminService.InstallPlugin:input_type -> rally.admin.v1.InstallPluginRequest
-	31, // 33: rally.admin.v1.AdminService.RemovePlugin:input_type -> rally.admin.v1.RemovePluginRequest
-	1,  // 34: rally.admin.v1.AdminService.GetStatus:output_type -> rally.admin.v1.GetStatusResponse
-	6,  // 35: rally.admin.v1.AdminService.ListPhones:output_type -> rally.admin.v1.ListPhonesResponse
-	9,  // 36: rally.admin.v1.AdminService.Link:output_type -> rally.admin.v1.LinkResponse
-	11, // 37: rally.admin.v1.AdminService.Unlink:output_type -> rally.admin.v1.UnlinkResponse
-	13, // 38: rally.admin.v1.AdminService.Failback:output_type -> rally.admin.v1.FailbackResponse
-	15, // 39: rally.admin.v1.AdminService.Check:output_type -> rally.admin.v1.CheckResponse
-	18, // 40: rally.admin.v1.AdminService.ExplainAdmission:output_type -> rally.admin.v1.ExplainAdmissionResponse
-	20, // 41: rally.admin.v1.AdminService.PutRecord:output_type -> rally.admin.v1.PutRecordResponse
-	22, // 42: rally.admin.v1.AdminService.DeleteRecord:output_type -> rally.admin.v1.DeleteRecordResponse
-	24, // 43: rally.admin.v1.AdminService.GetRecord:output_type -> rally.admin.v1.GetRecordResponse
-	26, // 44: rally.admin.v1.AdminService.ListRecords:output_type -> rally.admin.v1.ListRecordsResponse
-	34, // 45: rally.admin.v1.AdminService.WatchEvents:output_type -> rally.admin.v1.WatchEventsResponse
-	28, // 46: rally.admin.v1.AdminService.ListPlugins:output_type -> rally.admin.v1.ListPluginsResponse
-	30, // 47: rally.admin.v1.AdminService.InstallPlugin:output_type -> rally.admin.v1.InstallPluginResponse
-	32, // 48: rally.admin.v1.AdminService.RemovePlugin:output_type -> rally.admin.v1.RemovePluginResponse
-	34, // [34:49] is the sub-list for method output_type
-	19, // [19:34] is the sub-list for method input_type
+	12, // 21: rally.admin.v1.AdminService.Link:input_type -> rally.admin.v1.LinkRequest
+	14, // 22: rally.admin.v1.AdminService.Unlink:input_type -> rally.admin.v1.UnlinkRequest
+	16, // 23: rally.admin.v1.AdminService.Failback:input_type -> rally.admin.v1.FailbackRequest
+	18, // 24: rally.admin.v1.AdminService.Check:input_type -> rally.admin.v1.CheckRequest
+	21, // 25: rally.admin.v1.AdminService.ExplainAdmission:input_type -> rally.admin.v1.ExplainAdmissionRequest
+	23, // 26: rally.admin.v1.AdminService.PutRecord:input_type -> rally.admin.v1.PutRecordRequest
+	25, // 27: rally.admin.v1.AdminService.DeleteRecord:input_type -> rally.admin.v1.DeleteRecordRequest
+	27, // 28: rally.admin.v1.AdminService.GetRecord:input_type -> rally.admin.v1.GetRecordRequest
+	29, // 29: rally.admin.v1.AdminService.ListRecords:input_type -> rally.admin.v1.ListRecordsRequest
+	37, // 30: rally.admin.v1.AdminService.WatchEvents:input_type -> rally.admin.v1.WatchEventsRequest
+	31, // 31: rally.admin.v1.AdminService.ListPlugins:input_type -> rally.admin.v1.ListPluginsRequest
+	33, // 32: rally.admin.v1.AdminService.InstallPlugin:input_type -> rally.admin.v1.InstallPluginRequest
+	35, // 33: rally.admin.v1.AdminService.RemovePlugin:input_type -> rally.admin.v1.RemovePluginRequest
+	8,  // 34: rally.admin.v1.AdminService.HotDeskLogin:input_type -> rally.admin.v1.HotDeskLoginRequest
+	10, // 35: rally.admin.v1.AdminService.HotDeskLogout:input_type -> rally.admin.v1.HotDeskLogoutRequest
+	1,  // 36: rally.admin.v1.AdminService.GetStatus:output_type -> rally.admin.v1.GetStatusResponse
+	6,  // 37: rally.admin.v1.AdminService.ListPhones:output_type -> rally.admin.v1.ListPhonesResponse
+	13, // 38: rally.admin.v1.AdminService.Link:output_type -> rally.admin.v1.LinkResponse
+	15, // 39: rally.admin.v1.AdminService.Unlink:output_type -> rally.admin.v1.UnlinkResponse
+	17, // 40: rally.admin.v1.AdminService.Failback:output_type -> rally.admin.v1.FailbackResponse
+	19, // 41: rally.admin.v1.AdminService.Check:output_type -> rally.admin.v1.CheckResponse
+	22, // 42: rally.admin.v1.AdminService.ExplainAdmission:output_type -> rally.admin.v1.ExplainAdmissionResponse
+	24, // 43: rally.admin.v1.AdminService.PutRecord:output_type -> rally.admin.v1.PutRecordResponse
+	26, // 44: rally.admin.v1.AdminService.DeleteRecord:output_type -> rally.admin.v1.DeleteRecordResponse
+	28, // 45: rally.admin.v1.AdminService.GetRecord:output_type -> rally.admin.v1.GetRecordResponse
+	30, // 46: rally.admin.v1.AdminService.ListRecords:output_type -> rally.admin.v1.ListRecordsResponse
+	38, // 47: rally.admin.v1.AdminService.WatchEvents:output_type -> rally.admin.v1.WatchEventsResponse
+	32, // 48: rally.admin.v1.AdminService.ListPlugins:output_type -> rally.admin.v1.ListPluginsResponse
+	34, // 49: rally.admin.v1.AdminService.InstallPlugin:output_type -> rally.admin.v1.InstallPluginResponse
+	36, // 50: rally.admin.v1.AdminService.RemovePlugin:output_type -> rally.admin.v1.RemovePluginResponse
+	9,  // 51: rally.admin.v1.AdminService.HotDeskLogin:output_type -> rally.admin.v1.HotDeskLoginResponse
+	11, // 52: rally.admin.v1.AdminService.HotDeskLogout:output_type -> rally.admin.v1.HotDeskLogoutResponse
+	36, // [36:53] is the sub-list for method output_type
+	19, // [19:36] is the sub-list for method input_type
 	19, // [19:19] is the sub-list for extension type_name
 	19, // [19:19] is the sub-list for extension extendee
 	0,  // [0:19] is the sub-list for field type_name
@@ -2385,7 +2697,7 @@ func file_rally_admin_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_rally_admin_v1_admin_proto_rawDesc), len(file_rally_admin_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   37,
+			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

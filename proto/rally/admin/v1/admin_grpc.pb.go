@@ -34,6 +34,8 @@ const (
 	AdminService_ListPlugins_FullMethodName      = "/rally.admin.v1.AdminService/ListPlugins"
 	AdminService_InstallPlugin_FullMethodName    = "/rally.admin.v1.AdminService/InstallPlugin"
 	AdminService_RemovePlugin_FullMethodName     = "/rally.admin.v1.AdminService/RemovePlugin"
+	AdminService_HotDeskLogin_FullMethodName     = "/rally.admin.v1.AdminService/HotDeskLogin"
+	AdminService_HotDeskLogout_FullMethodName    = "/rally.admin.v1.AdminService/HotDeskLogout"
 )
 
 // AdminServiceClient is the client API for AdminService service.
@@ -63,6 +65,14 @@ type AdminServiceClient interface {
 	InstallPlugin(ctx context.Context, in *InstallPluginRequest, opts ...grpc.CallOption) (*InstallPluginResponse, error)
 	// RemovePlugin stops a third-party plugin and removes it and its pin.
 	RemovePlugin(ctx context.Context, in *RemovePluginRequest, opts ...grpc.CallOption) (*RemovePluginResponse, error)
+	// HotDeskLogin logs a user of this site in on a desk phone of this site
+	// (DESIGN §1.9). It is a directory write (the user's
+	// settings.hotdesk_phone), so it replicates to the backup. One user per
+	// phone, one phone per user: a login moves the user from the phone they
+	// were on.
+	HotDeskLogin(ctx context.Context, in *HotDeskLoginRequest, opts ...grpc.CallOption) (*HotDeskLoginResponse, error)
+	// HotDeskLogout ends a hot-desk login, named by phone or by user.
+	HotDeskLogout(ctx context.Context, in *HotDeskLogoutRequest, opts ...grpc.CallOption) (*HotDeskLogoutResponse, error)
 }
 
 type adminServiceClient struct {
@@ -232,6 +242,26 @@ func (c *adminServiceClient) RemovePlugin(ctx context.Context, in *RemovePluginR
 	return out, nil
 }
 
+func (c *adminServiceClient) HotDeskLogin(ctx context.Context, in *HotDeskLoginRequest, opts ...grpc.CallOption) (*HotDeskLoginResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(HotDeskLoginResponse)
+	err := c.cc.Invoke(ctx, AdminService_HotDeskLogin_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) HotDeskLogout(ctx context.Context, in *HotDeskLogoutRequest, opts ...grpc.CallOption) (*HotDeskLogoutResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(HotDeskLogoutResponse)
+	err := c.cc.Invoke(ctx, AdminService_HotDeskLogout_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServiceServer is the server API for AdminService service.
 // All implementations must embed UnimplementedAdminServiceServer
 // for forward compatibility.
@@ -259,6 +289,14 @@ type AdminServiceServer interface {
 	InstallPlugin(context.Context, *InstallPluginRequest) (*InstallPluginResponse, error)
 	// RemovePlugin stops a third-party plugin and removes it and its pin.
 	RemovePlugin(context.Context, *RemovePluginRequest) (*RemovePluginResponse, error)
+	// HotDeskLogin logs a user of this site in on a desk phone of this site
+	// (DESIGN §1.9). It is a directory write (the user's
+	// settings.hotdesk_phone), so it replicates to the backup. One user per
+	// phone, one phone per user: a login moves the user from the phone they
+	// were on.
+	HotDeskLogin(context.Context, *HotDeskLoginRequest) (*HotDeskLoginResponse, error)
+	// HotDeskLogout ends a hot-desk login, named by phone or by user.
+	HotDeskLogout(context.Context, *HotDeskLogoutRequest) (*HotDeskLogoutResponse, error)
 	mustEmbedUnimplementedAdminServiceServer()
 }
 
@@ -313,6 +351,12 @@ func (UnimplementedAdminServiceServer) InstallPlugin(context.Context, *InstallPl
 }
 func (UnimplementedAdminServiceServer) RemovePlugin(context.Context, *RemovePluginRequest) (*RemovePluginResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RemovePlugin not implemented")
+}
+func (UnimplementedAdminServiceServer) HotDeskLogin(context.Context, *HotDeskLoginRequest) (*HotDeskLoginResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method HotDeskLogin not implemented")
+}
+func (UnimplementedAdminServiceServer) HotDeskLogout(context.Context, *HotDeskLogoutRequest) (*HotDeskLogoutResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method HotDeskLogout not implemented")
 }
 func (UnimplementedAdminServiceServer) mustEmbedUnimplementedAdminServiceServer() {}
 func (UnimplementedAdminServiceServer) testEmbeddedByValue()                      {}
@@ -598,6 +642,42 @@ func _AdminService_RemovePlugin_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_HotDeskLogin_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(HotDeskLoginRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).HotDeskLogin(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_HotDeskLogin_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).HotDeskLogin(ctx, req.(*HotDeskLoginRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_HotDeskLogout_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(HotDeskLogoutRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).HotDeskLogout(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_HotDeskLogout_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).HotDeskLogout(ctx, req.(*HotDeskLogoutRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AdminService_ServiceDesc is the grpc.ServiceDesc for AdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -660,6 +740,14 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RemovePlugin",
 			Handler:    _AdminService_RemovePlugin_Handler,
+		},
+		{
+			MethodName: "HotDeskLogin",
+			Handler:    _AdminService_HotDeskLogin_Handler,
+		},
+		{
+			MethodName: "HotDeskLogout",
+			Handler:    _AdminService_HotDeskLogout_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
