@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/peer"
 
@@ -413,6 +414,14 @@ func (m *Manager) dialOnce(ctx context.Context, site, addr string) error {
 	conn, err := grpc.NewClient(addr,
 		grpc.WithTransportCredentials(credentials.NewTLS(m.clientTLSFor(site, &seen))),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)),
+		// gRPC gives a connection attempt 20 s by default: one begun into a
+		// silently dropping network would hold the reconnect that long
+		// after the network heals. This stream is redialled with our own
+		// backoff anyway.
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.DefaultConfig,
+			MinConnectTimeout: m.connectTimeout(),
+		}),
 	)
 	if err != nil {
 		return m.linkError(site, fmt.Errorf("federation: dial %s: %w", addr, err))
@@ -428,6 +437,12 @@ func (m *Manager) dialOnce(ctx context.Context, site, addr string) error {
 	err = s.run(sctx)
 	_ = stream.CloseSend()
 	return err
+}
+
+// connectTimeout bounds one connection attempt (TCP and TLS handshake):
+// failover_after, within 1 to 10 s.
+func (m *Manager) connectTimeout() time.Duration {
+	return min(max(m.cfg.FailoverAfter, time.Second), 10*time.Second)
 }
 
 // linkError records err as the peer's last error and returns it.
