@@ -152,6 +152,7 @@ func testH323Failover(t *testing.T, mode string) {
 	london, paris := writeSites(t, mode, false)
 	lGK := withH323(t, london, "127.0.0.1")
 	pGK := withH323(t, paris, "127.0.0.2")
+	parisMetrics := withMetrics(t, paris, "127.0.0.2")
 	serveSite(t, paris.cfg)
 	lp := serveSite(t, london.cfg)
 	lc, pc := adminOf(t, london), adminOf(t, paris)
@@ -206,6 +207,12 @@ func testH323Failover(t *testing.T, mode string) {
 	rrj, ok := a.(*ras.RegistrationReject)
 	if ap, _, alt := h323sim.AltGK(a); !ok || !alt || ap != lGK || rrj.RejectReason.Choice != ras.RRJResourceUnavailable {
 		t.Fatalf("RRQ at the backup while the home lives got %+v", a)
+	}
+	// Counted in the backup's metrics (DESIGN §1.1).
+	for _, sample := range []string{`rally_plugin_h323_refused_total{plugin="h323"}`, `rally_plugin_h323_ras_sent_total{message="rrj",plugin="h323"}`} {
+		if v := scrape(t, parisMetrics, sample); v < 1 {
+			t.Errorf("%s = %v, want at least 1", sample, v)
+		}
 	}
 
 	// kill -9 the home: carol goes where its RCF said.
