@@ -660,6 +660,30 @@ func TestFailedStates(t *testing.T) {
 	}
 }
 
+// TestStarting: a plugin that says it is starting (loading its view) shows
+// as starting, is polled again soon, and its protocol is not reported down
+// to the peers meanwhile; then it serves.
+func TestStarting(t *testing.T) {
+	bin := testPlugin(t)
+	t.Setenv("TESTPLUGIN_PROTOCOL", "sip")
+	h := serve(t, t.TempDir(), newBackend(), map[string]any{"starting_for": "1500ms"}, func(c *Config) {
+		c.Executable = bin
+		c.Builtins = map[string][]string{"tp": nil}
+		c.HealthEvery = time.Hour // only the quick polls of a starting plugin can see it serve
+	})
+	eventually(t, 10*time.Second, "configured", func() bool { return h.status("tp").GetPid() > 0 })
+	if st := h.status("tp").GetHealth(); st != HealthStarting {
+		t.Fatalf("health while loading = %q, want starting", st)
+	}
+	if got, ok := h.m.ProtocolHealth()["sip"]; ok {
+		t.Fatalf("protocol health while starting = %v, want none reported", got)
+	}
+	eventually(t, 10*time.Second, "serving", func() bool { return h.status("tp").GetHealth() == HealthServing })
+	if got := h.m.ProtocolHealth()["sip"]; got != federationv1.PluginHealth_PLUGIN_HEALTH_SERVING {
+		t.Fatalf("protocol health = %v, want SERVING", got)
+	}
+}
+
 // TestNoLeaks: once Serve returns, the plugin processes and every
 // goroutine of the manager are gone.
 func TestNoLeaks(t *testing.T) {

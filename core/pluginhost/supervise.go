@@ -281,7 +281,8 @@ func (m *Manager) runOnce(ctx context.Context, p *plugin, configured func()) (er
 		m.deliver(instCtx, p, inst)
 	}()
 
-	healthTick := time.NewTicker(m.cfg.HealthEvery)
+	// The first poll comes soon: a plugin is starting until it answers.
+	healthTick := time.NewTicker(min(startingPoll, m.cfg.HealthEvery))
 	defer healthTick.Stop()
 	exitTick := time.NewTicker(exitPoll)
 	defer exitTick.Stop()
@@ -307,6 +308,12 @@ func (m *Manager) runOnce(ctx context.Context, p *plugin, configured func()) (er
 				continue
 			}
 			failures = 0
+			// A starting plugin is asked again soon: it serves in moments.
+			if h.state == HealthStarting {
+				healthTick.Reset(startingPoll)
+			} else {
+				healthTick.Reset(m.cfg.HealthEvery)
+			}
 			m.setStatus(p, func() {
 				if p.health != h.state {
 					log.Info("plugin health", "health", h.state, "message", h.message)
@@ -319,6 +326,10 @@ func (m *Manager) runOnce(ctx context.Context, p *plugin, configured func()) (er
 		}
 	}
 }
+
+// startingPoll is how soon a plugin is first polled after its launch, and
+// how often while it says it is starting.
+const startingPoll = 100 * time.Millisecond
 
 // healthResult is one health poll.
 type healthResult struct {
@@ -338,6 +349,8 @@ func (m *Manager) checkHealth(ctx context.Context, impl sdk.Plugin) healthResult
 		return healthResult{state: HealthNotServing, message: err.Error(), err: err}
 	case h.Serving:
 		return healthResult{state: HealthServing, message: h.Message}
+	case h.Starting:
+		return healthResult{state: HealthStarting, message: h.Message}
 	default:
 		msg := h.Message
 		if msg == "" {

@@ -95,6 +95,12 @@ func (p *Plugin) Health(context.Context) (sdk.Health, error) {
 	if err := in.failed.Load(); err != nil {
 		return sdk.Health{Serving: false, Message: (*err).Error()}, nil
 	}
+	select {
+	case <-in.view.Ready():
+	default:
+		// RRQs are not answered until then: starting, not failed.
+		return sdk.Health{Starting: true, Message: "admission view not loaded yet"}, nil
+	}
 	return sdk.Health{Serving: true}, nil
 }
 

@@ -146,14 +146,21 @@ func eventFromProto(e *pluginv1.Event) Event {
 
 func healthToProto(h Health) *pluginv1.GetHealthResponse {
 	r := &pluginv1.GetHealthResponse{Health: pluginv1.Health_HEALTH_NOT_SERVING, Message: h.Message}
-	if h.Serving {
+	switch {
+	case h.Serving:
 		r.Health = pluginv1.Health_HEALTH_SERVING
+	case h.Starting:
+		r.Health = pluginv1.Health_HEALTH_STARTING
 	}
 	return r
 }
 
 func healthFromProto(r *pluginv1.GetHealthResponse) Health {
-	return Health{Serving: r.GetHealth() == pluginv1.Health_HEALTH_SERVING, Message: r.GetMessage()}
+	return Health{
+		Serving:  r.GetHealth() == pluginv1.Health_HEALTH_SERVING,
+		Starting: r.GetHealth() == pluginv1.Health_HEALTH_STARTING,
+		Message:  r.GetMessage(),
+	}
 }
 
 func regOutcomeToProto(o RegOutcome) pluginv1.RegistrationOutcome {

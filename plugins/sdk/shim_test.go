@@ -215,6 +215,15 @@ func TestPluginCalls(t *testing.T) {
 			},
 		},
 		{
+			name: "health starting",
+			fake: &fakePlugin{health: sdk.Health{Starting: true, Message: "admission view not loaded yet"}},
+			run: func(t *testing.T, ctx context.Context, p sdk.Plugin, f *fakePlugin) {
+				if h, err := p.Health(ctx); err != nil || h != f.health {
+					t.Fatalf("Health = %+v, %v; want %+v", h, err, f.health)
+				}
+			},
+		},
+		{
 			name: "a plugin error comes back with its message",
 			fake: &fakePlugin{err: errors.New("sip: registrar not started")},
 			run: func(t *testing.T, ctx context.Context, p sdk.Plugin, f *fakePlugin) {

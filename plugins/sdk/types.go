@@ -128,6 +128,11 @@ type Event struct {
 // Health is a plugin's own view of whether it serves.
 type Health struct {
 	Serving bool
+	// Starting (with Serving false) says the plugin is still loading what
+	// it needs, such as its admission view: the host shows it as starting
+	// and, unlike a plugin that does not serve, does not count its site as
+	// down for its protocol.
+	Starting bool
 	// Message says why not, or anything worth showing in status.
 	Message string
 }

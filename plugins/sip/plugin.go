@@ -111,7 +111,7 @@ func (p *Plugin) Health(context.Context) (sdk.Health, error) {
 	select {
 	case <-in.view.Ready():
 	default:
-		return sdk.Health{Serving: false, Message: "admission view not loaded yet"}, nil
+		return sdk.Health{Starting: true, Message: "admission view not loaded yet"}, nil
 	}
 	return sdk.Health{Serving: true}, nil
 }

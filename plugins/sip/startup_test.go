@@ -37,8 +37,8 @@ func TestNotReadyUntilViewLoaded(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(p.Close)
-	if h, _ := p.Health(t.Context()); h.Serving {
-		t.Fatalf("health %+v before the view is loaded, want not serving", h)
+	if h, _ := p.Health(t.Context()); h.Serving || !h.Starting {
+		t.Fatalf("health %+v before the view is loaded, want starting (not serving, not failed)", h)
 	}
 	addr := netip.MustParseAddrPort(eps[0][len("sip:udp://"):])
 	peer := newUDPPeer(t, addr)

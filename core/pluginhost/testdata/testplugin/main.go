@@ -33,6 +33,9 @@ import (
 type config struct {
 	Record     string `json:"record"`
 	NotServing bool   `json:"not_serving"`
+	// StartingFor: report starting (not serving, not failed) this long
+	// after Configure, as a plugin loading its view does.
+	StartingFor string `json:"starting_for"`
 	ExitAfter  string `json:"exit_after"`
 	Invalid    bool   `json:"invalid"`
 	Register   string `json:"register"`
@@ -41,8 +44,9 @@ type config struct {
 }
 
 type testPlugin struct {
-	mu  sync.Mutex
-	cfg config
+	mu           sync.Mutex
+	cfg          config
+	configuredAt time.Time
 	out *os.File
 }
 
@@ -99,7 +103,7 @@ func (p *testPlugin) Configure(ctx context.Context, c sdk.Config, host sdk.Host)
 		return nil, fmt.Errorf("%w: record: %v", sdk.ErrInvalidConfig, err)
 	}
 	p.mu.Lock()
-	p.cfg, p.out = cfg, f
+	p.cfg, p.out, p.configuredAt = cfg, f, time.Now()
 	p.mu.Unlock()
 	sdk.Logger().Warn("testplugin configured", "site", c.Site)
 	p.record(line{Op: "configure", API: c.APIVersion, Site: c.Site})
@@ -176,6 +180,9 @@ func (p *testPlugin) Health(context.Context) (sdk.Health, error) {
 	defer p.mu.Unlock()
 	if p.cfg.NotServing {
 		return sdk.Health{Serving: false, Message: "told not to serve"}, nil
+	}
+	if d, err := time.ParseDuration(p.cfg.StartingFor); err == nil && time.Since(p.configuredAt) < d {
+		return sdk.Health{Starting: true, Message: "told to start slowly"}, nil
 	}
 	return sdk.Health{Serving: true}, nil
 }

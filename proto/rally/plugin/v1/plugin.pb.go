@@ -94,6 +94,10 @@ const (
 	Health_HEALTH_UNSPECIFIED Health = 0
 	Health_HEALTH_SERVING     Health = 1
 	Health_HEALTH_NOT_SERVING Health = 2
+	// Still loading what it needs to serve (its admission view): not
+	// serving yet, but not failed either; the host does not report its
+	// protocol as down to the peers for it.
+	Health_HEALTH_STARTING Health = 3
 )
 
 // Enum value maps for Health.
@@ -102,11 +106,13 @@ var (
 		0: "HEALTH_UNSPECIFIED",
 		1: "HEALTH_SERVING",
 		2: "HEALTH_NOT_SERVING",
+		3: "HEALTH_STARTING",
 	}
 	Health_value = map[string]int32{
 		"HEALTH_UNSPECIFIED": 0,
 		"HEALTH_SERVING":     1,
 		"HEALTH_NOT_SERVING": 2,
+		"HEALTH_STARTING":    3,
 	}
 )
 
@@ -2297,11 +2303,12 @@ const file_rally_plugin_v1_plugin_proto_rawDesc = "" +
 	"\x15EVENT_KIND_RESILIENCE\x10\x02\x12\x17\n" +
 	"\x13EVENT_KIND_FAILBACK\x10\x03\x12\x1b\n" +
 	"\x17EVENT_KIND_REGISTRATION\x10\x04\x12\x13\n" +
-	"\x0fEVENT_KIND_LINK\x10\x05*L\n" +
+	"\x0fEVENT_KIND_LINK\x10\x05*a\n" +
 	"\x06Health\x12\x16\n" +
 	"\x12HEALTH_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eHEALTH_SERVING\x10\x01\x12\x16\n" +
-	"\x12HEALTH_NOT_SERVING\x10\x02*Y\n" +
+	"\x12HEALTH_NOT_SERVING\x10\x02\x12\x13\n" +
+	"\x0fHEALTH_STARTING\x10\x03*Y\n" +
 	"\n" +
 	"MetricKind\x12\x1b\n" +
 	"\x17METRIC_KIND_UNSPECIFIED\x10\x00\x12\x17\n" +
