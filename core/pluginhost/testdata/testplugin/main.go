@@ -36,18 +36,18 @@ type config struct {
 	// StartingFor: report starting (not serving, not failed) this long
 	// after Configure, as a plugin loading its view does.
 	StartingFor string `json:"starting_for"`
-	ExitAfter  string `json:"exit_after"`
-	Invalid    bool   `json:"invalid"`
-	Register   string `json:"register"`
-	RegisterAs string `json:"register_as"`
-	GetRecord  string `json:"get_record"`
+	ExitAfter   string `json:"exit_after"`
+	Invalid     bool   `json:"invalid"`
+	Register    string `json:"register"`
+	RegisterAs  string `json:"register_as"`
+	GetRecord   string `json:"get_record"`
 }
 
 type testPlugin struct {
 	mu           sync.Mutex
 	cfg          config
 	configuredAt time.Time
-	out *os.File
+	out          *os.File
 }
 
 // line is one recorded observation.
