@@ -3,6 +3,7 @@ package admission
 import (
 	"fmt"
 	"maps"
+	"strings"
 	"sync"
 
 	federationv1 "github.com/rallyvoip/rally/proto/rally/federation/v1"
@@ -205,6 +206,32 @@ func (t *Table) Peer(site string) (PeerView, bool) {
 	c := *v
 	c.ProtocolDown = cloneDown(v.ProtocolDown)
 	return c, true
+}
+
+// PeerAt returns the view of the peer that announces addr (host:port) as
+// one of its endpoints for protocol ("sip", "h323"), so that a plugin can
+// tell the requests of a peer site from those of phones. It looks at every
+// peer: a federation has few.
+func (t *Table) PeerAt(protocol, addr string) (PeerView, bool) {
+	if addr == "" {
+		return PeerView{}, false
+	}
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	for _, v := range t.peers {
+		for _, ep := range v.Endpoints {
+			p, rest, ok := strings.Cut(ep, ":")
+			if !ok || p != protocol {
+				continue
+			}
+			if _, a, ok := strings.Cut(rest, "://"); ok && a == addr {
+				c := *v
+				c.ProtocolDown = cloneDown(v.ProtocolDown)
+				return c, true
+			}
+		}
+	}
+	return PeerView{}, false
 }
 
 func cloneDown(m map[federationv1.Protocol]bool) map[federationv1.Protocol]bool {

@@ -458,3 +458,27 @@ func mustPut(t *testing.T, tb *Table, p PhoneEntry) {
 		t.Fatal(err)
 	}
 }
+
+func TestTablePeerAt(t *testing.T) {
+	tb := newTestTable(t)
+	if err := tb.SetPeer(PeerView{Site: "paris", BackedUp: true, State: StateNormal,
+		Endpoints: []string{"h323:udp://127.0.0.2:1719", "sip:udp://127.0.0.2:5060", "sip:tcp://127.0.0.2:5061"}}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		proto, addr, want string
+	}{
+		{"sip", "127.0.0.2:5060", "paris"},
+		{"sip", "127.0.0.2:5061", "paris"},
+		{"sip", "127.0.0.2:1719", ""},
+		{"h323", "127.0.0.2:1719", "paris"},
+		{"sip", "127.0.0.3:5060", ""},
+		{"sip", "", ""},
+	}
+	for _, tt := range tests {
+		v, ok := tb.PeerAt(tt.proto, tt.addr)
+		if got := v.Site; got != tt.want || ok != (tt.want != "") {
+			t.Errorf("PeerAt(%s, %s) = %q, %v; want %q", tt.proto, tt.addr, got, ok, tt.want)
+		}
+	}
+}
