@@ -119,6 +119,7 @@ type instance struct {
 	ua        *sipgo.UserAgent
 	srv       *sipgo.Server
 	udp       []*udpServer   // the lean UDP path (udp.go); TCP is sipgo's
+	proxy     *proxy         // proxy.go
 	tcp       []net.Listener // closed by stop: sipgo's Close leaves them open
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
@@ -146,6 +147,7 @@ func start(log *slog.Logger, cfg sdk.Config, conf Config, eps []Endpoint, host s
 		cancel:  cancel,
 	}
 	in.view.SetLogger(log)
+	in.proxy = newProxy(in)
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent("rally"), sipgo.WithUserAgentHostname(cfg.SIPDomain))
 	if err != nil {
 		cancel()
@@ -206,6 +208,8 @@ func start(log *slog.Logger, cfg sdk.Config, conf Config, eps []Endpoint, host s
 		}
 	}()
 	go func() { defer in.wg.Done(); in.reports.run(ctx) }()
+	in.wg.Add(1)
+	go func() { defer in.wg.Done(); in.proxy.calls.run(ctx) }()
 	go func() { defer in.wg.Done(); in.expireLoop(ctx) }()
 	in.wg.Add(1)
 	go func() {
@@ -257,6 +261,9 @@ func (in *instance) stop() {
 		_ = in.ua.Close()
 	}
 	in.wg.Wait()
+	if in.proxy != nil {
+		in.proxy.close()
+	}
 }
 
 // expireLoop removes lapsed bindings every second and reports phones that
@@ -282,5 +289,6 @@ func (in *instance) gone(phoneID string) {
 		return
 	}
 	in.view.Table().Unregistered(phoneID)
+	in.proxy.calls.phoneGone(phoneID)
 	in.reports.send(sdk.Registration{PhoneID: phoneID, Outcome: sdk.RegGone})
 }
