@@ -35,8 +35,9 @@ const (
 	udpTestRealm = "voip.test"
 )
 
-// udpTestHost is a Host with a fixed directory: phone "2001" (user 201,
-// password "pw-2001") and phone "2002" (user 202), both homed here.
+// udpTestHost is a Host with a fixed directory (udpTestPhones): phone
+// "2001" (user 201, password "pw-2001"), phone "2002" (user 202), and
+// phones 301 and 302 (users 301, 302), all homed here.
 type udpTestHost struct {
 	getRecords atomic.Int64
 	mu         sync.Mutex
@@ -44,7 +45,8 @@ type udpTestHost struct {
 	callState  map[string]bool // phone id -> busy, as reported
 }
 
-var udpTestPhones = []struct{ id, user, password string }{{"2001", "201", "pw-2001"}, {"2002", "202", "pw-2002"}}
+var udpTestPhones = []struct{ id, user, password string }{{"2001", "201", "pw-2001"}, {"2002", "202", "pw-2002"},
+	{"301", "301", "pw-301"}, {"302", "302", "pw-302"}} // 301, 302: id = user, as SIPp's scenarios want
 
 func (h *udpTestHost) WatchView(ctx context.Context) (<-chan sdk.ViewUpdate, error) {
 	snap := &sdk.ViewSnapshot{Site: udpTestSite, Licenses: 10}
