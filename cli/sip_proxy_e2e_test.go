@@ -265,3 +265,76 @@ func TestSIPProxyGracefulFailback(t *testing.T) {
 	}
 	registerAt(t, refresher, londonSIP, 200)
 }
+
+// TestSIPProxyAutomaticFailbackKeepsCall: london (automatic failback)
+// dies; its phones 201 and 202 call each other as guests through paris's
+// proxy. london returns and fails back while the call is up: the guest's
+// next refresh is refused (503 + Retry-After) although it is in a call —
+// automatic mode does not wait — and it registers home; but the call goes
+// on (no BYE from the proxy: direct media, DESIGN §1.8) and is hung up
+// normally through paris.
+func TestSIPProxyAutomaticFailbackKeepsCall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("processes")
+	}
+	if _, err := sipptest.Path(); err != nil {
+		t.Skip(err)
+	}
+	london, paris := writeSites(t, "automatic", false)
+	londonSIP := withSIP(t, london, "127.0.0.1")
+	parisSIP := withSIP(t, paris, "127.0.0.2")
+	serveSite(t, paris.cfg)
+	lp := serveSite(t, london.cfg)
+	lc, pc := adminOf(t, london), adminOf(t, paris)
+	waitFor(t, 15*time.Second, "linked, replicated, SIP serving", func() bool {
+		p := peerOf(pc, "london")
+		return p.GetState() == "normal" && p.GetHeldRecords() > 0 && sipServing(lc) && sipServing(pc)
+	})
+	lp.kill()
+	waitFor(t, 5*time.Second, "failover", func() bool { return peerOf(pc, "london").GetState() == "failover" })
+
+	alice := newSIPpPhone(t, "201", "alice-secret", "127.0.0.1")
+	bob := newSIPpPhone(t, "202", "bob-secret", "127.0.0.1")
+	alice.register(t, parisSIP)
+	bob.register(t, parisSIP)
+	refresher, err := newDemoPhone("201", "201", "alice-secret", "voip.example", "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer refresher.close()
+
+	wait := bob.answer(t, parisSIP)
+	type result struct {
+		r   sipptest.Result
+		err error
+	}
+	callDone := make(chan result, 1)
+	go func() {
+		r, err := alice.call(t, parisSIP, "202", 10*time.Second)
+		callDone <- result{r, err}
+	}()
+	waitFor(t, 10*time.Second, "paris lists both guests busy", func() bool { return busyAt(pc, "201") && busyAt(pc, "202") })
+
+	serveSite(t, london.cfg)
+	waitFor(t, 15*time.Second, "automatic failback done", func() bool {
+		return peerOf(pc, "london").GetState() == "normal" && sipServing(lc)
+	})
+	code, detail, err := refresher.register(context.Background(), parisSIP)
+	if err != nil || code != 503 || !strings.Contains(detail, "Retry-After: 2") {
+		t.Fatalf("the busy guest's refresh after automatic failback: %d %s %v, want 503 with Retry-After: 2", code, detail, err)
+	}
+	registerAt(t, refresher, londonSIP, 200)
+	select {
+	case r := <-callDone:
+		t.Fatalf("the call ended before failback was checked: %s", r.r)
+	default:
+	}
+
+	c := <-callDone
+	if c.err != nil || !c.r.OK(1) {
+		t.Fatalf("the call did not survive the failback (caller): %v %s\n%s\n%s", c.err, c.r, c.r.Errors, c.r.Messages)
+	}
+	if uas, err := wait(); err != nil || !uas.OK(1) {
+		t.Fatalf("the call did not survive the failback (callee): %v %s\n%s", err, uas, uas.Errors)
+	}
+}
