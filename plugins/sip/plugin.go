@@ -161,6 +161,7 @@ func start(log *slog.Logger, cfg sdk.Config, conf Config, eps []Endpoint, host s
 	in.ua, in.srv = ua, srv
 	srv.OnRegister(in.onRegister)
 	srv.OnOptions(in.onOptions)
+	in.proxy.serveTCP(srv) // proxy_tcp.go: INVITE and the rest of a call on TCP
 
 	// Listen first, so that a port in use fails Configure, not later.
 	var serve []func() error
