@@ -33,7 +33,7 @@ func (u *tcpUpstream) send(res *sip.Response) []byte {
 	}
 	return nil
 }
-func (u *tcpUpstream) resend([]byte) {}
+func (u *tcpUpstream) resend([]byte)  {}
 func (u *tcpUpstream) reliable() bool { return true }
 
 // noUpstream is the upstream of an ACK, which is never answered.
