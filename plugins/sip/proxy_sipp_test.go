@@ -2,6 +2,9 @@ package sipplugin
 
 import (
 	"context"
+	"os"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -133,4 +136,81 @@ func testProxySIPpCall(t *testing.T, callerTransport string) {
 	if n := in.proxy.c.challenged.Load(); n != 1 {
 		t.Errorf("challenged %d INVITEs, want 1", n)
 	}
+}
+
+// TestProxySIPpLoad pushes calls through the proxy with SIPp (set
+// RALLY_PROXY_LOAD=calls/s, e.g. 200; 5 s of calls) and reports what the
+// plugin kept: goroutines, transactions, calls. Not run by default.
+func TestProxySIPpLoad(t *testing.T) {
+	rate, _ := strconv.Atoi(os.Getenv("RALLY_PROXY_LOAD"))
+	if rate <= 0 {
+		t.Skip("set RALLY_PROXY_LOAD=calls/s")
+	}
+	if _, err := sipptest.Path(); err != nil {
+		t.Skip(err)
+	}
+	in, _, server, _ := startDualTest(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	var ports [2]int
+	for i := range ports {
+		ports[i], _ = sipptest.FreePort("127.0.0.1")
+	}
+	caller, callee := [][2]string{{"301", "pw-301"}}, [][2]string{{"302", "pw-302"}}
+	for i, u := range [][][2]string{caller, callee} {
+		if r, err := (sipptest.Run{Scenario: "register", Server: server, Users: u, LocalPort: ports[i]}).Exec(ctx, t.TempDir()); err != nil || !r.OK(1) {
+			t.Fatalf("register: %v %s", err, r)
+		}
+	}
+	runtime.GC()
+	before := runtime.NumGoroutine()
+	n := 5 * rate
+	var wg sync.WaitGroup
+	var uas sipptest.Result
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		uas, _ = sipptest.Run{Scenario: "uas", Server: server, LocalPort: ports[1], Calls: n, Timeout: 90 * time.Second}.Exec(ctx, t.TempDir())
+	}()
+	time.Sleep(300 * time.Millisecond)
+	var peakG int
+	stop := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+				peakG = max(peakG, runtime.NumGoroutine())
+			}
+		}
+	}()
+	start := time.Now()
+	uac, err := sipptest.Run{Scenario: "call", Server: server, Users: caller, LocalPort: ports[0], Calls: n, Rate: rate,
+		// held 200 ms: an ACK and a BYE sent back to back may cross the
+		// proxy's readers in either order, which SIPp's callee takes badly
+		Keys: map[string]string{"callee": "302"}, Timeout: 90 * time.Second, Args: []string{"-d", "200"}}.Exec(ctx, t.TempDir())
+	took := time.Since(start)
+	wg.Wait()
+	close(stop)
+	srv, cli := in.proxy.transactions()
+	t.Logf("%d calls at %d/s: caller %s, callee %s, in %v; goroutines %d before, peak %d; transactions held %d server, %d client; calls %d; proxied %d, absorbed %d, timeouts %d",
+		n, rate, uac, uas, took.Round(time.Millisecond), before, peakG, srv, cli, in.proxy.calls.count(),
+		in.proxy.c.proxied.Load(), in.proxy.c.absorbed.Load(), in.proxy.c.timeouts.Load())
+	if err != nil || !uac.OK(n) || !uas.OK(n) {
+		t.Fatalf("calls failed: %v\ncaller:\n%s\ncallee:\n%s", err, lastN(uac.Errors, 3000), lastN(uas.Errors, 3000))
+	}
+	if in.proxy.calls.count() != 0 {
+		t.Errorf("%d calls left busy", in.proxy.calls.count())
+	}
+	if peakG > before+20 {
+		t.Errorf("goroutines peaked at %d (before: %d)", peakG, before)
+	}
+}
+
+func lastN(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
 }
