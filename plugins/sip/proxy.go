@@ -515,10 +515,10 @@ type target struct {
 // locate finds where an out-of-dialog request for uri's user (an
 // extension) goes: the contacts bound here of the phones serving it;
 // else, unless the request came from a peer site, the SIP endpoint of the
-// site where the user is registered — its home while the home is up, its
-// backup during failover. It returns the code of the answer when there is
-// nowhere to go: 404 for an extension no phone serves, 480 for one not
-// registered anywhere reachable.
+// site where the user is registered (siteEndpoint) — its home while the
+// home is up, its backup during failover. It returns the code of the
+// answer when there is nowhere to go: 404 for an extension no phone
+// serves, 480 for one not registered anywhere reachable.
 func (p *proxy) locate(uri sip.Uri, fromPeer bool, now time.Time) ([]target, int, string) {
 	in := p.in
 	t := in.view.Table()
@@ -569,11 +569,19 @@ func (p *proxy) locate(uri sip.Uri, fromPeer bool, now time.Time) ([]target, int
 
 // siteEndpoint returns the SIP endpoint (UDP) of the site where the phones
 // of home register now: home itself unless it is down for SIP, then its
-// backup — unless that is this site (whose phones locate found none).
+// backup — unless that is this site (whose phones locate found none). For
+// a phone of this site ("" or this site) not registered here, it is this
+// site's backup while that is up: the phone may still be its guest (a
+// failback in progress), and the backup delivers only to phones
+// registered there.
 func (p *proxy) siteEndpoint(home string) (netip.AddrPort, string, bool) {
 	t := p.in.view.Table()
 	if home == "" || home == p.in.site {
-		return netip.AddrPort{}, "", false
+		v, ok := t.BackupPeer()
+		if !ok || !up(v) {
+			return netip.AddrPort{}, "", false
+		}
+		return p.endpointOf(v)
 	}
 	v, ok := t.Peer(home)
 	if !ok {
@@ -590,6 +598,11 @@ func (p *proxy) siteEndpoint(home string) (netip.AddrPort, string, bool) {
 	case !up(v):
 		return netip.AddrPort{}, "", false
 	}
+	return p.endpointOf(v)
+}
+
+// endpointOf returns a peer's SIP endpoint (UDP) as an address.
+func (p *proxy) endpointOf(v admission.PeerView) (netip.AddrPort, string, bool) {
 	_, addr, ok := v.Endpoint("sip", "udp")
 	if !ok {
 		return netip.AddrPort{}, "", false

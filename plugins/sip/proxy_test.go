@@ -357,20 +357,30 @@ func TestProxyRouting(t *testing.T) {
 		name, to string
 		from     *udpPeer // nil: the phone, with credentials
 		mf       string
-		want     int // 0: forwarded to the peer
+		want     int  // 0: forwarded to the peer
+		backup   bool // paris becomes this site's backup first
 	}{
-		{"unknown extension", "999", nil, "", 404},
-		{"a phone of this site not registered", "202", nil, "", 480},
-		{"a user of a live peer", "301", nil, "", 0},
-		{"a user of a failed peer, at its backup", "401", nil, "", 0},
-		{"a user of a failed peer backed up here", "501", nil, "", 480},
-		{"from the peer, for a user not here: never sent back", "301", peer, "", 480},
-		{"from the peer, unknown", "999", peer, "", 404},
-		{"Max-Forwards 0", "301", nil, "Max-Forwards: 0", 483},
+		{"unknown extension", "999", nil, "", 404, false},
+		{"a phone of this site not registered", "202", nil, "", 480, false},
+		{"a user of a live peer", "301", nil, "", 0, false},
+		{"a user of a failed peer, at its backup", "401", nil, "", 0, false},
+		{"a user of a failed peer backed up here", "501", nil, "", 480, false},
+		{"from the peer, for a user not here: never sent back", "301", peer, "", 480, false},
+		{"from the peer, unknown", "999", peer, "", 404, false},
+		{"Max-Forwards 0", "301", nil, "Max-Forwards: 0", 483, false},
+		// a phone of this site not registered here may still be a guest
+		// at this site's backup (failback in progress)
+		{"a phone of this site not registered, tried at the backup", "202", nil, "", 0, true},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			callID := "route" + strconv.Itoa(i)
+			if tt.backup {
+				if err := tb.SetPeer(admission.PeerView{Site: "paris", State: admission.StateNormal, BacksUpSelf: true,
+					Endpoints: []string{"sip:udp://" + peer.local().String()}}); err != nil {
+					t.Fatal(err)
+				}
+			}
 			var extra []string
 			if tt.mf != "" {
 				extra = append(extra, tt.mf)
@@ -417,8 +427,8 @@ func TestProxyRouting(t *testing.T) {
 			}
 		})
 	}
-	if n := in.proxy.c.toPeer.Load(); n != 2 {
-		t.Errorf("toPeer %d, want 2", n)
+	if n := in.proxy.c.toPeer.Load(); n != 3 {
+		t.Errorf("toPeer %d, want 3", n)
 	}
 }
 

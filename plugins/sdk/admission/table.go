@@ -234,6 +234,21 @@ func (t *Table) PeerAt(protocol, addr string) (PeerView, bool) {
 	return PeerView{}, false
 }
 
+// BackupPeer returns the view of this site's own backup (the peer with
+// BacksUpSelf), if it is linked.
+func (t *Table) BackupPeer() (PeerView, bool) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	for _, v := range t.peers {
+		if v.BacksUpSelf {
+			c := *v
+			c.ProtocolDown = cloneDown(v.ProtocolDown)
+			return c, true
+		}
+	}
+	return PeerView{}, false
+}
+
 func cloneDown(m map[federationv1.Protocol]bool) map[federationv1.Protocol]bool {
 	if len(m) == 0 {
 		return nil

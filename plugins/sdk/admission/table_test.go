@@ -482,3 +482,16 @@ func TestTablePeerAt(t *testing.T) {
 		}
 	}
 }
+
+func TestTableBackupPeer(t *testing.T) {
+	tb := newTestTable(t)
+	if _, ok := tb.BackupPeer(); ok {
+		t.Fatal("a backup without any peer backing this site up")
+	}
+	if err := tb.SetPeer(PeerView{Site: "paris", BackedUp: true, State: StateNormal, BacksUpSelf: true}); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := tb.BackupPeer(); !ok || v.Site != "paris" {
+		t.Fatalf("BackupPeer = %q, %v; want paris", v.Site, ok)
+	}
+}
