@@ -657,6 +657,16 @@ func FuzzUDPDatagram(f *testing.F) {
 	}
 	f.Add([]byte("SIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n"))
 	f.Add([]byte("\r\n\r\n"))
+	// the proxy's inputs: a request within a dialog routed through it, a
+	// CANCEL, an ACK, responses to a branch of its own
+	f.Add(sipRequest{method: "BYE", via: "127.0.0.1:5060;branch=z9hG4bK-f5", callID: "f5", user: "201", cseq: 2,
+		extra: "Route: <sip:127.0.0.1:5060;lr>\r\nTo: <sip:202@voip.test>;tag=x\r\n"}.bytes())
+	f.Add(sipRequest{method: "CANCEL", via: "127.0.0.1:5060;branch=z9hG4bK-f4", callID: "f4", user: "201", cseq: 1}.bytes())
+	f.Add(sipRequest{method: "ACK", via: "127.0.0.1:5060;branch=z9hG4bK-f4", callID: "f4", user: "201", cseq: 1}.bytes())
+	f.Add([]byte("SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=" + branchPrefix + "x\r\nVia: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bK-y\r\n" +
+		"From: <sip:201@voip.test>;tag=a\r\nTo: <sip:202@voip.test>;tag=b\r\nCall-ID: f6\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"))
+	f.Add([]byte("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=" + branchPrefix + "x\r\nVia: SIP/2.0/UDP 127.0.0.1:5061;received=127.0.0.1;rport=9\r\n" +
+		"From: <sip:201@voip.test>;tag=a\r\nTo: <sip:202@voip.test>;tag=b\r\nCall-ID: f7\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"))
 	in, _, _ := startUDPTest(f)
 	sink, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
