@@ -878,7 +878,11 @@ func (p *proxy) branchFinalLocked(ct *clientTx, res *sip.Response, now time.Time
 		if st.invite && st.initial && st.final == 0 {
 			p.calls.started(st.req.CallID().Value(), now, st.caller, ct.phoneID)
 		}
-		p.relayLocked(st, res)
+		if st.invite || st.final == 0 {
+			// every 2xx to an INVITE (each fork's dialog; §16.7 step 5),
+			// the first final of any other request
+			p.relayLocked(st, res)
+		}
 		if st.final == 0 {
 			st.final = code
 			st.cleanup = time.AfterFunc(timer64T1, func() { p.forgetServer(st) })

@@ -510,3 +510,77 @@ func firstLine(m sip.Message) string {
 	s, _, _ := strings.Cut(m.String(), "\r\n")
 	return s
 }
+
+// TestProxyFork: a phone registered from two addresses rings at both; the
+// first 200 is relayed and the other branch is cancelled (its 487 ACKed
+// here, not relayed). A re-INVITE and an OPTIONS within the dialog then
+// follow the Record-Route, without a new Record-Route or a challenge.
+func TestProxyFork(t *testing.T) {
+	in, _, addr := startUDPTest(t)
+	a := newProxyUA(t, addr, "2001", "201", "pw-2001")
+	b1 := newProxyUA(t, addr, "2002", "202", "pw-2002")
+	b2 := newProxyUA(t, addr, "2002", "202", "pw-2002")
+	for _, u := range []*proxyUA{a, b1, b2} {
+		u.register()
+	}
+	a.authedInvite("202", "fork1")
+	inv1, inv2 := b1.request(sip.INVITE), b2.request(sip.INVITE)
+	if inv1.Via().Value() == inv2.Via().Value() {
+		t.Fatal("two branches with one Via branch")
+	}
+	b1.reply(inv1, 180, "Ringing", "b1")
+	b2.reply(inv2, 180, "Ringing", "b2")
+	a.response(180)
+	a.response(180)
+	b1.reply(inv1, 200, "OK", "b1")
+	ok := a.response(200)
+	if !strings.Contains(ok.To().Value(), "tag=b1") {
+		t.Errorf("relayed %s", ok.To().Value())
+	}
+	c := b2.request(sip.CANCEL)
+	b2.reply(c, 200, "OK", "")
+	b2.reply(inv2, 487, "Request Terminated", "b2")
+	b2.request(sip.ACK)
+	a.quiet(300 * time.Millisecond) // the 487 stays here
+
+	self := recordRoutes(ok)
+	from := "<sip:201@" + udpTestRealm + ">;tag=a-fork1"
+	to := ok.To().Value()
+	target := ok.Contact().Address.String()
+	a.send(a.inDialog("ACK", target, self, from, to, "fork1", 2, "z9hG4bK-fack"))
+	b1.request(sip.ACK)
+
+	// A re-INVITE (hold, say) within the dialog: 100 Trying, no challenge,
+	// no second Record-Route.
+	reinv := a.inDialog("INVITE", target, self, from, to, "fork1", 3, "z9hG4bK-reinv")
+	a.send(reinv)
+	a.response(100)
+	got := b1.request(sip.INVITE)
+	if rr := recordRoutes(got); len(rr) != 0 || got.Route() != nil {
+		t.Errorf("re-INVITE with Record-Route %v, Route %v", rr, got.Route())
+	}
+	b1.reply(got, 200, "OK", "")
+	a.response(200)
+	a.send(a.inDialog("ACK", target, self, from, to, "fork1", 3, "z9hG4bK-reack"))
+	b1.request(sip.ACK)
+
+	// OPTIONS within the dialog, and one to the user out of dialog (no
+	// challenge either way).
+	a.send(a.inDialog("OPTIONS", target, self, from, to, "fork1", 4, "z9hG4bK-opt"))
+	b1.reply(b1.request(sip.OPTIONS), 200, "OK", "")
+	a.response(200)
+	a.send(sipText("OPTIONS sip:202@"+udpTestRealm+" SIP/2.0", []string{
+		"Via: SIP/2.0/UDP " + a.local().String() + ";rport;branch=z9hG4bK-opt2", "Max-Forwards: 70",
+		"From: <sip:201@" + udpTestRealm + ">;tag=o2", "To: <sip:202@" + udpTestRealm + ">", "Call-ID: opt2", "CSeq: 1 OPTIONS"}, ""))
+	o1, o2 := b1.request(sip.OPTIONS), b2.request(sip.OPTIONS)
+	b1.reply(o1, 200, "OK", "o-b1")
+	b2.reply(o2, 200, "OK", "o-b2")
+	a.response(200)
+	a.quiet(200 * time.Millisecond) // one final to a non-INVITE
+	if n := in.proxy.c.challenged.Load(); n != 1 {
+		t.Errorf("challenged %d, want 1 (the first INVITE only)", n)
+	}
+	if in.proxy.calls.count() != 1 {
+		t.Errorf("%d calls, want 1", in.proxy.calls.count())
+	}
+}
