@@ -79,8 +79,11 @@ func (p *proxy) onTCP(req *sip.Request, tx sip.ServerTransaction) {
 	up := &tcpUpstream{tx: tx, done: make(chan struct{})}
 	if req.Method == sip.INVITE {
 		// sipgo answers a matching CANCEL itself (200, then 487 to the
-		// INVITE): the proxy cancels the branches.
-		tx.OnCancel(func(*sip.Request) { p.cancelKey(serverKey(req, sip.INVITE)) })
+		// INVITE): the proxy cancels the branches. On a goroutine: sipgo
+		// calls this inside its transaction's state machine, and the proxy
+		// answers that transaction under its own lock.
+		key := serverKey(req, sip.INVITE)
+		tx.OnCancel(func(*sip.Request) { go p.cancelKey(key) })
 	}
 	p.request(req, up, out, src, time.Now())
 	t := time.NewTimer(tcpWaitMax)
