@@ -38,6 +38,11 @@ const (
 	// proxySlowMax bounds the requests waiting for the host (credentials
 	// not cached) at once; beyond it they are answered 503.
 	proxySlowMax = 256
+	// proxyMaxTransactions bounds the server transactions held (each is
+	// kept 64·T1 after its answer, a few kilobytes with its request): a
+	// flood of INVITEs beyond it is answered 503 statelessly rather than
+	// take the plugin's memory. 100,000 is 3,000 requests/s for 32 s.
+	proxyMaxTransactions = 100_000
 	// branchPrefix starts the branch of every request this proxy sends
 	// (after RFC 3261's magic cookie), to tell its own Via apart.
 	branchPrefix = "z9hG4bK-rly"
@@ -56,8 +61,9 @@ type proxyCounters struct {
 	// absorbed: retransmitted requests answered from their transaction;
 	// stray: responses matching no transaction, and in-dialog requests
 	// not routed through this proxy, dropped; overload: requests answered
-	// 503 because too many waited for the host. Malformed messages count
-	// in the plugin's counters (malformed).
+	// 503 because too many waited for the host or too many transactions
+	// are held. Malformed messages count in the plugin's counters
+	// (malformed).
 	absorbed, stray, overload atomic.Uint64
 }
 
@@ -97,6 +103,8 @@ type proxy struct {
 	closed  bool
 	servers map[string]*serverTx // by serverKey
 	clients map[string]*clientTx // by branch + "|" + method
+	// maxServers is proxyMaxTransactions (lowered by tests).
+	maxServers int
 
 	slow chan struct{}
 	wg   sync.WaitGroup
@@ -151,7 +159,7 @@ func newProxy(in *instance) *proxy {
 	return &proxy{
 		in: in, log: in.log, parser: p, calls: newCalls(in.host, in.log),
 		servers: make(map[string]*serverTx), clients: make(map[string]*clientTx),
-		slow: make(chan struct{}, proxySlowMax),
+		maxServers: proxyMaxTransactions, slow: make(chan struct{}, proxySlowMax),
 	}
 }
 
@@ -359,6 +367,14 @@ func (p *proxy) request(req *sip.Request, up upstream, out *udpServer, src netip
 			st.up.resend(st.last)
 		}
 		p.mu.Unlock()
+		return
+	}
+	if len(p.servers) >= p.maxServers {
+		p.mu.Unlock()
+		p.c.overload.Add(1)
+		res := sip.NewResponseFromRequest(req, 503, "Service Unavailable", nil)
+		res.AppendHeader(sip.NewHeader("Retry-After", "5"))
+		up.send(res)
 		return
 	}
 	st := &serverTx{key: key, req: req, method: req.Method, invite: req.Method == sip.INVITE,

@@ -584,3 +584,28 @@ func TestProxyFork(t *testing.T) {
 		t.Errorf("%d calls, want 1", in.proxy.calls.count())
 	}
 }
+
+// TestProxyTransactionBound: beyond the bound of transactions held, a new
+// request is answered 503 with Retry-After, statelessly.
+func TestProxyTransactionBound(t *testing.T) {
+	in, _, addr := startUDPTest(t)
+	in.proxy.mu.Lock()
+	in.proxy.maxServers = 3
+	in.proxy.mu.Unlock()
+	a := newProxyUA(t, addr, "2001", "201", "pw-2001")
+	for i := range 3 {
+		a.send(a.invite("202", "bound"+strconv.Itoa(i), "z9hG4bK-bound"+strconv.Itoa(i), 1))
+		a.response(100)
+		a.response(407)
+	}
+	a.send(a.invite("202", "bound3", "z9hG4bK-bound3", 1))
+	if res := a.response(503); res.GetHeader("Retry-After") == nil {
+		t.Errorf("503 without Retry-After: %s", res)
+	}
+	if n := in.proxy.c.overload.Load(); n != 1 {
+		t.Errorf("overload %d, want 1", n)
+	}
+	if s, _ := in.proxy.transactions(); s != 3 {
+		t.Errorf("%d transactions held, want 3", s)
+	}
+}
