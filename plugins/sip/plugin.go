@@ -148,7 +148,7 @@ func start(log *slog.Logger, cfg sdk.Config, conf Config, eps []Endpoint, host s
 	}
 	in.view.SetLogger(log)
 	in.proxy = newProxy(in)
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent("rally"), sipgo.WithUserAgentHostname(cfg.SIPDomain))
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent("rally"), sipgo.WithUserAgentHostname(cfg.SIPDomain), in.proxy.uaOption())
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("sip: %w", err)

@@ -89,6 +89,27 @@ func (u udpUpstream) send(res *sip.Response) []byte {
 func (u udpUpstream) resend(b []byte) { u.s.send(b, u.dst) }
 func (u udpUpstream) reliable() bool  { return false }
 
+// downstream is where the requests of a client transaction go: a UDP
+// address from the proxy's socket, or a TCP connection (proxy_tcp.go).
+type downstream interface {
+	send(msg sip.Message, raw []byte)
+	reliable() bool
+	// via is this proxy's Via for a request sent this way, self its URI
+	// (for Record-Route).
+	via(branch string) *sip.ViaHeader
+	self() sip.Uri
+}
+
+type udpDown struct {
+	s   *udpServer
+	dst netip.AddrPort
+}
+
+func (d udpDown) send(_ sip.Message, raw []byte)   { d.s.send(raw, d.dst) }
+func (d udpDown) reliable() bool                   { return false }
+func (d udpDown) via(branch string) *sip.ViaHeader { return d.s.via(branch) }
+func (d udpDown) self() sip.Uri                    { return d.s.selfURI() }
+
 // proxy holds the transactions of the proxy. One mutex guards them all:
 // each step is short (no I/O but a UDP send), and the REGISTER path never
 // takes it.
@@ -119,9 +140,10 @@ type serverTx struct {
 	invite    bool
 	initial   bool // out of dialog (no To tag)
 	up        upstream
-	caller    string // the authenticated phone, "" for a trusted peer or in-dialog
-	out       *udpServer
-	last      []byte // the last response sent, for retransmitted requests
+	caller    string     // the authenticated phone, "" for a trusted peer or in-dialog
+	out       *udpServer // the UDP socket it came on (or the proxy's first)
+	inSelf    sip.Uri    // this proxy as the caller's side sees it (Record-Route)
+	last      []byte     // the last response sent, for retransmitted requests
 	final     int
 	acked     bool
 	cancelled bool
@@ -139,13 +161,13 @@ type clientTx struct {
 	st       *serverTx // nil for a CANCEL
 	req      *sip.Request
 	raw      []byte
-	s        *udpServer
-	dst      netip.AddrPort
+	down     downstream
 	invite   bool
 	phoneID  string // the phone of this site it reaches, if any
 	got1xx   bool
 	final    int
-	cancel   bool // a CANCEL is due once it rings (RFC 3261 §9.1)
+	cancel   bool         // a CANCEL is due once it rings (RFC 3261 §9.1)
+	ack      *sip.Request // the ACK of a non-2xx final, sent again for its retransmissions
 	ackRaw   []byte
 	interval time.Duration
 	retrans  *time.Timer
@@ -378,7 +400,7 @@ func (p *proxy) request(req *sip.Request, up upstream, out *udpServer, src netip
 		return
 	}
 	st := &serverTx{key: key, req: req, method: req.Method, invite: req.Method == sip.INVITE,
-		initial: !inDialog(req), up: up, out: out}
+		initial: !inDialog(req), up: up, out: out, inSelf: p.inSelf(req, out)}
 	p.servers[key] = st
 	if st.invite {
 		st.last = up.send(sip.NewResponseFromRequest(req, 100, "Trying", nil))
@@ -406,7 +428,7 @@ func (p *proxy) route(st *serverTx, src netip.AddrPort, now time.Time, mayWait b
 			p.answer(st, 403, "Forbidden (not routed through this proxy)")
 			return
 		}
-		dst, ok := nextHop(req)
+		tg, ok := nextHop(req)
 		if !ok {
 			p.answer(st, 502, "Bad Gateway (no route)")
 			return
@@ -414,7 +436,7 @@ func (p *proxy) route(st *serverTx, src netip.AddrPort, now time.Time, mayWait b
 		if req.Method == sip.BYE {
 			p.calls.ended(req.CallID().Value())
 		}
-		p.forward(st, []target{{uri: req.Recipient, dst: dst}}, "", false)
+		p.forward(st, []target{tg}, "", false)
 		return
 	}
 	caller := ""
@@ -432,12 +454,12 @@ func (p *proxy) route(st *serverTx, src netip.AddrPort, now time.Time, mayWait b
 	}
 	if req.Route() != nil {
 		// A route preloaded beyond this proxy: follow it.
-		dst, ok := nextHop(req)
+		tg, ok := nextHop(req)
 		if !ok {
 			p.answer(st, 502, "Bad Gateway (no route)")
 			return
 		}
-		p.forward(st, []target{{uri: req.Recipient, dst: dst}}, caller, true)
+		p.forward(st, []target{tg}, caller, true)
 		return
 	}
 	targets, code, reason := p.locate(req.Recipient, fromPeer, now)
@@ -522,10 +544,12 @@ func (p *proxy) authenticate(st *serverTx, now time.Time, mayWait bool) (phoneID
 
 // target is where one branch of a request goes.
 type target struct {
-	uri     sip.Uri        // its Request-URI
-	dst     netip.AddrPort // the next hop
-	phoneID string         // the phone of this site reached, if any
-	peer    string         // the peer site it goes to, if any
+	uri       sip.Uri        // its Request-URI
+	dst       netip.AddrPort // the next hop
+	transport string         // "tcp" for a TCP next hop, else UDP
+	alt       netip.AddrPort // TCP: the address to dial when dst has no connection
+	phoneID   string         // the phone of this site reached, if any
+	peer      string         // the peer site it goes to, if any
 }
 
 // locate finds where an out-of-dialog request for uri's user (an
@@ -641,26 +665,29 @@ func up(v admission.PeerView) bool {
 }
 
 // bindingTarget is the branch to a registered contact: its URI as the
-// Request-URI, sent to the address its REGISTER came from (NAT), else to
-// the contact's host and port. Only UDP contacts are reached.
+// Request-URI, sent to the address its REGISTER came from (NAT; for TCP,
+// that connection while it lasts), else to the contact's host and port.
+// UDP and TCP contacts are reached (TLS and others are not).
 func bindingTarget(contact, transport, source string) (target, bool) {
 	var t target
 	if err := sip.ParseUri(contact, &t.uri); err != nil {
 		return t, false
 	}
-	if tp, ok := t.uri.UriParams.Get("transport"); ok && !strings.EqualFold(tp, "udp") {
+	tp, _ := t.uri.UriParams.Get("transport")
+	switch {
+	case strings.EqualFold(tp, "tcp") || transport == "tcp":
+		t.transport = "tcp"
+	case (tp == "" || strings.EqualFold(tp, "udp")) && (transport == "" || transport == "udp"):
+	default:
 		return t, false
 	}
-	if transport != "" && transport != "udp" {
-		return t, false
-	}
+	contactAddr, contactOK := uriAddr(t.uri)
 	if ap, err := netip.ParseAddrPort(source); err == nil {
-		t.dst = ap
+		t.dst, t.alt = ap, contactAddr
 		return t, true
 	}
-	ap, ok := uriAddr(t.uri)
-	t.dst = ap
-	return t, ok
+	t.dst, t.alt = contactAddr, contactAddr
+	return t, contactOK
 }
 
 // uriAddr is the address of a URI with an IP host (5060 by default).
@@ -678,12 +705,20 @@ func uriAddr(u sip.Uri) (netip.AddrPort, bool) {
 
 // nextHop is where a request goes once this proxy's routes are popped:
 // its top Route, else its Request-URI (RFC 3261 §16.6 step 7, loose
-// routing).
-func nextHop(req *sip.Request) (netip.AddrPort, bool) {
+// routing), over TCP when that URI says transport=tcp.
+func nextHop(req *sip.Request) (target, bool) {
+	u := req.Recipient
 	if r := req.Route(); r != nil {
-		return uriAddr(r.Address)
+		u = r.Address
 	}
-	return uriAddr(req.Recipient)
+	ap, ok := uriAddr(u)
+	t := target{uri: req.Recipient, dst: ap, alt: ap}
+	if tp, _ := u.UriParams.Get("transport"); strings.EqualFold(tp, "tcp") {
+		t.transport = "tcp"
+	} else if tp != "" && !strings.EqualFold(tp, "udp") {
+		return t, false
+	}
+	return t, ok
 }
 
 // popRoutes removes the Route headers on top that name this proxy (RFC
@@ -700,7 +735,8 @@ func (p *proxy) popRoutes(req *sip.Request) bool {
 	}
 }
 
-// isSelf reports whether u names one of this plugin's UDP endpoints.
+// isSelf reports whether u names one of this plugin's UDP or TCP
+// endpoints.
 func (p *proxy) isSelf(u sip.Uri) bool {
 	ap, ok := uriAddr(u)
 	if !ok {
@@ -711,7 +747,24 @@ func (p *proxy) isSelf(u sip.Uri) bool {
 			return true
 		}
 	}
+	for _, l := range p.in.tcp {
+		if tcpLocal(l) == ap {
+			return true
+		}
+	}
 	return false
+}
+
+// inSelf is this proxy as the sender of req sees it: the UDP socket it
+// came on, or the TCP listener.
+func (p *proxy) inSelf(req *sip.Request, out *udpServer) sip.Uri {
+	if req.Transport() == "TCP" && len(p.in.tcp) > 0 {
+		return tcpSelfURI(tcpLocal(p.in.tcp[0]))
+	}
+	if out != nil {
+		return out.selfURI()
+	}
+	return sip.Uri{}
 }
 
 // ---- forwarding -------------------------------------------------------------
@@ -719,6 +772,11 @@ func (p *proxy) isSelf(u sip.Uri) bool {
 // forward sends st's request to each target (RFC 3261 §16.6), as a client
 // transaction each.
 func (p *proxy) forward(st *serverTx, targets []target, caller string, recordRoute bool) {
+	// Connections first (a TCP one may be dialled), outside the lock.
+	downs := make([]downstream, len(targets))
+	for i, tg := range targets {
+		downs[i] = p.downstreamFor(st.out, tg)
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed || st.final != 0 {
@@ -729,8 +787,11 @@ func (p *proxy) forward(st *serverTx, targets []target, caller string, recordRou
 		p.finalLocked(st, sip.NewResponseFromRequest(st.req, 487, "Request Terminated", nil))
 		return
 	}
-	s := st.out
-	for _, tg := range targets {
+	for i, tg := range targets {
+		down := downs[i]
+		if down == nil {
+			continue
+		}
 		fwd := st.req.Clone()
 		fwd.Recipient = *tg.uri.Clone()
 		hops := uint32(70)
@@ -746,12 +807,19 @@ func (p *proxy) forward(st *serverTx, targets []target, caller string, recordRou
 			}
 		}
 		if recordRoute && st.invite && st.initial {
-			fwd.PrependHeader(&sip.RecordRouteHeader{Address: s.selfURI()})
+			// Two Record-Routes when the transport changes (RFC 5658):
+			// each side of the dialog reaches this proxy its own way.
+			out := down.self()
+			if in := st.inSelf; in.Host != "" && in.String() != out.String() {
+				fwd.PrependHeader(&sip.RecordRouteHeader{Address: out}, &sip.RecordRouteHeader{Address: in})
+			} else {
+				fwd.PrependHeader(&sip.RecordRouteHeader{Address: out})
+			}
 		}
 		branch := branchPrefix + newTag() + newTag()
-		fwd.PrependHeader(s.via(branch))
+		fwd.PrependHeader(down.via(branch))
 		ct := &clientTx{key: branch + "|" + string(st.method), st: st, req: fwd, raw: []byte(fwd.String()),
-			s: s, dst: tg.dst, invite: st.invite, phoneID: tg.phoneID}
+			down: down, invite: st.invite, phoneID: tg.phoneID}
 		p.clients[ct.key] = ct
 		st.branches = append(st.branches, ct)
 		p.c.proxied.Add(1)
@@ -765,10 +833,25 @@ func (p *proxy) forward(st *serverTx, targets []target, caller string, recordRou
 // sendLocked sends a new client transaction's request and arms its
 // timers: retransmissions from T1 (UDP), and a timeout at 64·T1.
 func (p *proxy) sendLocked(ct *clientTx) {
-	ct.s.send(ct.raw, ct.dst)
-	ct.interval = timerT1
-	ct.retrans = time.AfterFunc(ct.interval, func() { p.retransmit(ct) })
+	ct.down.send(ct.req, ct.raw)
+	if !ct.down.reliable() {
+		ct.interval = timerT1
+		ct.retrans = time.AfterFunc(ct.interval, func() { p.retransmit(ct) })
+	}
 	ct.timeout = time.AfterFunc(timer64T1, func() { p.clientTimeout(ct) })
+}
+
+// downstreamFor is the way to a target: from the UDP socket out, or over
+// a TCP connection (its registration's while it lasts, else one dialled
+// to its contact). nil when there is none.
+func (p *proxy) downstreamFor(out *udpServer, tg target) downstream {
+	if tg.transport == "tcp" {
+		return p.tcpDownstream(tg.dst, tg.alt)
+	}
+	if out == nil {
+		return nil
+	}
+	return udpDown{s: out, dst: tg.dst}
 }
 
 func (p *proxy) retransmit(ct *clientTx) {
@@ -777,7 +860,7 @@ func (p *proxy) retransmit(ct *clientTx) {
 	if p.closed || ct.final != 0 || (ct.invite && ct.got1xx) {
 		return
 	}
-	ct.s.send(ct.raw, ct.dst)
+	ct.down.send(ct.req, ct.raw)
 	switch {
 	case ct.invite: // Timer A doubles without a cap
 		ct.interval *= 2
@@ -864,8 +947,8 @@ func (p *proxy) response(s *udpServer, res *sip.Response, now time.Time) {
 	if ct.final != 0 {
 		// A retransmitted final: ACK a non-2xx again; relay a 2xx (the
 		// callee retransmits it until the caller's ACK).
-		if ct.invite && code >= 300 && ct.ackRaw != nil {
-			ct.s.send(ct.ackRaw, ct.dst)
+		if ct.invite && code >= 300 && ct.ack != nil {
+			ct.down.send(ct.ack, ct.ackRaw)
 		} else if ct.invite && code < 300 && ct.st != nil {
 			p.relayLocked(ct.st, res)
 		}
@@ -883,8 +966,9 @@ func (p *proxy) branchFinalLocked(ct *clientTx, res *sip.Response, now time.Time
 	stopTimer(ct.timeout)
 	ct.cleanup = time.AfterFunc(timer64T1, func() { p.forgetClient(ct) })
 	if ct.invite && code >= 300 {
-		ct.ackRaw = ackFor(ct.req, res)
-		ct.s.send(ct.ackRaw, ct.dst)
+		ct.ack = ackFor(ct.req, res)
+		ct.ackRaw = []byte(ct.ack.String())
+		ct.down.send(ct.ack, ct.ackRaw)
 	}
 	st := ct.st
 	if st == nil {
@@ -952,6 +1036,10 @@ func (p *proxy) relayLocked(st *serverTx, res *sip.Response) {
 // statelessRelay relays a response whose transaction ended, by its next
 // Via.
 func (p *proxy) statelessRelay(s *udpServer, res *sip.Response) {
+	if s == nil {
+		p.c.stray.Add(1)
+		return
+	}
 	res.RemoveHeader("Via")
 	via := res.Via()
 	if via == nil {
@@ -1053,7 +1141,7 @@ func (p *proxy) forgetClient(ct *clientTx) {
 // ackFor is the ACK of a non-2xx final response res to the INVITE req
 // this proxy sent (RFC 3261 §17.1.1.3): same Request-URI, Call-ID, From,
 // CSeq number, top Via and Route; the To of the response.
-func ackFor(req *sip.Request, res *sip.Response) []byte {
+func ackFor(req *sip.Request, res *sip.Response) *sip.Request {
 	ack := sip.NewRequest(sip.ACK, *req.Recipient.Clone())
 	ack.SipVersion = req.SipVersion
 	ack.AppendHeader(req.Via().Clone())
@@ -1069,7 +1157,7 @@ func ackFor(req *sip.Request, res *sip.Response) []byte {
 		ack.AppendHeader(sip.HeaderClone(h))
 	}
 	ack.SetBody(nil)
-	return []byte(ack.String())
+	return ack
 }
 
 // ---- ACK and CANCEL ---------------------------------------------------------
@@ -1089,7 +1177,7 @@ func (p *proxy) ack(req *sip.Request, out *udpServer) {
 		return
 	}
 	p.mu.Unlock()
-	if out == nil || !inDialog(req) || !p.popRoutes(req) {
+	if !inDialog(req) || !p.popRoutes(req) {
 		p.c.stray.Add(1)
 		return
 	}
@@ -1097,8 +1185,13 @@ func (p *proxy) ack(req *sip.Request, out *udpServer) {
 		p.c.tooManyHops.Add(1)
 		return
 	}
-	dst, ok := nextHop(req)
+	tg, ok := nextHop(req)
 	if !ok {
+		p.c.stray.Add(1)
+		return
+	}
+	down := p.downstreamFor(out, tg)
+	if down == nil {
 		p.c.stray.Add(1)
 		return
 	}
@@ -1109,9 +1202,9 @@ func (p *proxy) ack(req *sip.Request, out *udpServer) {
 	}
 	mf := sip.MaxForwardsHeader(hops)
 	req.AppendHeader(&mf)
-	req.PrependHeader(out.via(branchPrefix + newTag() + newTag()))
+	req.PrependHeader(down.via(branchPrefix + newTag() + newTag()))
 	p.c.proxied.Add(1)
-	out.send([]byte(req.String()), dst)
+	down.send(req, []byte(req.String()))
 }
 
 // cancel handles a CANCEL (RFC 3261 §16.10): 200 at once, then the
@@ -1172,7 +1265,7 @@ func (p *proxy) sendCancelLocked(ct *clientTx) {
 	}
 	c.SetBody(nil)
 	branch, _ := req.Via().Params.Get("branch")
-	cc := &clientTx{key: branch + "|" + string(sip.CANCEL), req: c, raw: []byte(c.String()), s: ct.s, dst: ct.dst}
+	cc := &clientTx{key: branch + "|" + string(sip.CANCEL), req: c, raw: []byte(c.String()), down: ct.down}
 	if old := p.clients[cc.key]; old != nil {
 		return
 	}

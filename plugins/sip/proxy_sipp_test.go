@@ -18,14 +18,15 @@ import (
 // implementation nobody here wrote), both registered here, through the
 // proxy: the caller is challenged (407), the callee answers, the ACK and
 // BYE follow the Record-Route, and both phones are busy while the call is
-// held. Over UDP, and with the caller on TCP (sipgo's transport, the
-// callee still on UDP).
+// held. Over UDP, TCP (sipgo's transport) and both: the proxy forwards
+// over the transport each phone registered with, and record-routes twice
+// when the transport changes.
 func TestProxySIPpCall(t *testing.T) {
 	if _, err := sipptest.Path(); err != nil {
 		t.Skip(err)
 	}
-	for _, tr := range []string{"udp", "tcp"} {
-		t.Run("caller on "+tr, func(t *testing.T) { testProxySIPpCall(t, tr) })
+	for _, tc := range []struct{ caller, callee string }{{"udp", "udp"}, {"tcp", "udp"}, {"udp", "tcp"}, {"tcp", "tcp"}} {
+		t.Run("caller on "+tc.caller+", callee on "+tc.callee, func(t *testing.T) { testProxySIPpCall(t, tc.caller, tc.callee) })
 	}
 }
 
@@ -50,7 +51,7 @@ func startDualTest(tb testing.TB) (*instance, *udpTestHost, string, string) {
 	return in, host, strings.TrimPrefix(eps[0], "sip:udp://"), strings.TrimPrefix(eps[1], "sip:tcp://")
 }
 
-func testProxySIPpCall(t *testing.T, callerTransport string) {
+func testProxySIPpCall(t *testing.T, callerTransport, calleeTransport string) {
 	in, host, server, tcpServer := startDualTest(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -67,11 +68,15 @@ func testProxySIPpCall(t *testing.T, callerTransport string) {
 	if callerTransport == "tcp" {
 		callerServer, callerTr = tcpServer, "t1"
 	}
+	calleeServer, calleeTr := server, "u1"
+	if calleeTransport == "tcp" {
+		calleeServer, calleeTr = tcpServer, "t1"
+	}
 	r, err := sipptest.Run{Scenario: "register", Server: callerServer, Transport: callerTr, Users: caller, LocalPort: ports[0]}.Exec(ctx, t.TempDir())
 	if err != nil || !r.OK(1) {
 		t.Fatalf("register the caller: %v %s\n%s", err, r, r.Errors)
 	}
-	r, err = sipptest.Run{Scenario: "register", Server: server, Users: callee, LocalPort: ports[1]}.Exec(ctx, t.TempDir())
+	r, err = sipptest.Run{Scenario: "register", Server: calleeServer, Transport: calleeTr, Users: callee, LocalPort: ports[1]}.Exec(ctx, t.TempDir())
 	if err != nil || !r.OK(1) {
 		t.Fatalf("register the callee: %v %s\n%s", err, r, r.Errors)
 	}
@@ -82,7 +87,7 @@ func testProxySIPpCall(t *testing.T, callerTransport string) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		uas, uasErr = sipptest.Run{Scenario: "uas", Server: server, LocalPort: ports[1], Timeout: 40 * time.Second}.Exec(ctx, t.TempDir())
+		uas, uasErr = sipptest.Run{Scenario: "uas", Server: calleeServer, Transport: calleeTr, LocalPort: ports[1], Timeout: 40 * time.Second}.Exec(ctx, t.TempDir())
 	}()
 	time.Sleep(300 * time.Millisecond) // the callee binds its port (else the proxy's retransmissions cover it)
 
@@ -122,16 +127,24 @@ func testProxySIPpCall(t *testing.T, callerTransport string) {
 	if len(got) != 3 {
 		t.Fatalf("callee received %d messages, want INVITE, ACK, BYE:\n%s", len(got), uas.Messages)
 	}
+	self := map[string]string{"udp": "<sip:" + server + ";lr>", "tcp": "<sip:" + tcpServer + ";transport=tcp;lr>"}
+	via := "Via: SIP/2.0/UDP " + server + ";branch=" + branchPrefix
+	if calleeTransport == "tcp" {
+		via = "Via: SIP/2.0/TCP " + tcpServer + ";branch=" + branchPrefix
+	}
 	for i, m := range []string{"INVITE ", "ACK ", "BYE "} {
-		if i >= len(got) {
-			break
-		}
-		if !strings.HasPrefix(got[i], m) || !strings.Contains(got[i], "Via: SIP/2.0/UDP "+server+";branch="+branchPrefix) {
+		if !strings.HasPrefix(got[i], m) || !strings.Contains(got[i], via) {
 			t.Errorf("callee's message %d is not a %s through the proxy:\n%s", i, m, got[i])
 		}
 	}
-	if !strings.Contains(got[0], "Record-Route: <sip:"+server+";lr>") {
-		t.Errorf("INVITE without the proxy's Record-Route:\n%s", got[0])
+	// One Record-Route, or two when the transport changes (RFC 5658): the
+	// callee's side on top.
+	wantRR := "Record-Route: " + self[calleeTransport]
+	if callerTransport != calleeTransport {
+		wantRR += "\r\nRecord-Route: " + self[callerTransport]
+	}
+	if rr := recordRouteLines(got[0]); rr != wantRR {
+		t.Errorf("INVITE's Record-Route:\n%s\nwant\n%s", rr, wantRR)
 	}
 	if n := in.proxy.c.challenged.Load(); n != 1 {
 		t.Errorf("challenged %d INVITEs, want 1", n)
@@ -213,4 +226,16 @@ func lastN(s string, n int) string {
 		return s[len(s)-n:]
 	}
 	return s
+}
+
+// recordRouteLines returns the Record-Route lines of a message as SIPp
+// logged it, CRLF-joined.
+func recordRouteLines(msg string) string {
+	var out []string
+	for _, l := range strings.Split(strings.ReplaceAll(msg, "\r\n", "\n"), "\n") {
+		if strings.HasPrefix(l, "Record-Route:") {
+			out = append(out, strings.TrimSpace(l))
+		}
+	}
+	return strings.Join(out, "\r\n")
 }

@@ -1,6 +1,8 @@
 package sipplugin
 
 import (
+	"context"
+	"net"
 	"net/netip"
 	"sync"
 	"time"
@@ -11,10 +13,9 @@ import (
 
 // The proxy on TCP. TCP is served by sipgo (transport and transactions):
 // its handlers hand the requests to the same proxy as the UDP path, with
-// the sipgo server transaction as the upstream. The proxy forwards from
-// its UDP socket (the first UDP listener): a phone registered over TCP is
-// not reached (only UDP contacts are), but a phone on TCP calls and is
-// answered on its connection.
+// the sipgo server transaction as the upstream. Requests go on from the
+// proxy's UDP socket (the first UDP listener) to UDP phones and peers,
+// and on a TCP connection of sipgo's to phones registered over TCP.
 
 // tcpUpstream answers a request received over TCP through its sipgo
 // server transaction. done is closed by the final response: sipgo ends a
@@ -111,4 +112,105 @@ func (p *proxy) cancelKey(key string) {
 			p.cancelBranchLocked(ct)
 		}
 	}
+}
+
+// ---- TCP downstream: phones registered over TCP ------------------------------
+
+// tcpLocal is a TCP listener's address (an unspecified IP replaced by the
+// loopback address, as for UDP).
+func tcpLocal(l net.Listener) netip.AddrPort {
+	ap := l.Addr().(*net.TCPAddr).AddrPort()
+	ip := ap.Addr().Unmap()
+	if ip.IsUnspecified() {
+		ip = netip.AddrFrom4([4]byte{127, 0, 0, 1})
+	}
+	return netip.AddrPortFrom(ip, ap.Port())
+}
+
+// tcpSelfURI is this proxy's URI on TCP, for Record-Route.
+func tcpSelfURI(ap netip.AddrPort) sip.Uri {
+	return sip.Uri{Scheme: "sip", Host: ap.Addr().String(), Port: int(ap.Port()),
+		UriParams: sip.HeaderParams{{K: "transport", V: "tcp"}, {K: "lr"}}}
+}
+
+// tcpDown sends a client transaction's requests on a TCP connection of
+// sipgo's transport; the responses come back through sipgo's transaction
+// layer, which matches none of its own and hands them to the proxy
+// (tcpResponse).
+type tcpDown struct {
+	p     *proxy
+	conn  sip.Connection
+	local netip.AddrPort
+}
+
+func (d tcpDown) send(msg sip.Message, _ []byte) {
+	if err := d.conn.WriteMsg(msg); err != nil {
+		d.p.in.counters.writeErrors.Add(1)
+	}
+}
+func (d tcpDown) reliable() bool { return true }
+func (d tcpDown) via(branch string) *sip.ViaHeader {
+	return &sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: "TCP",
+		Host: d.local.Addr().String(), Port: int(d.local.Port()), Params: sip.HeaderParams{{K: "branch", V: branch}}}
+}
+func (d tcpDown) self() sip.Uri { return tcpSelfURI(d.local) }
+
+// tcpDialTimeout bounds dialling a phone's TCP contact.
+const tcpDialTimeout = 2 * time.Second
+
+// tcpDownstream returns a TCP connection to a phone: the connection its
+// registration came on (dst) while it is open, else one dialled to alt
+// (its contact), reused for later requests. nil without a TCP listener or
+// when the dial fails.
+func (p *proxy) tcpDownstream(dst, alt netip.AddrPort) downstream {
+	if len(p.in.tcp) == 0 || p.in.srv == nil {
+		return nil
+	}
+	local := tcpLocal(p.in.tcp[0])
+	tl := p.in.srv.TransportLayer()
+	if c, err := tl.GetConnection("tcp", dst.String()); err == nil && c != nil {
+		return tcpDown{p: p, conn: c, local: local}
+	}
+	if !alt.IsValid() {
+		return nil
+	}
+	// sipgo dials for a request: a stand-in one names the destination.
+	req := sip.NewRequest(sip.OPTIONS, sip.Uri{Scheme: "sip", Host: alt.Addr().String(), Port: int(alt.Port())})
+	req.SetTransport("TCP")
+	req.SetDestination(alt.String())
+	req.AppendHeader(tcpDown{local: local}.via("z9hG4bK-dial"))
+	ctx, cancel := context.WithTimeout(context.Background(), tcpDialTimeout)
+	defer cancel()
+	c, err := tl.ClientRequestConnection(ctx, req)
+	if err != nil {
+		p.log.Debug("no TCP connection to a phone", "contact", alt.String(), "error", err)
+		return nil
+	}
+	return tcpDown{p: p, conn: c, local: local}
+}
+
+// tcpResponse is sipgo's handler of the responses no transaction of its
+// own matched: those to the proxy's requests over TCP.
+func (p *proxy) tcpResponse(res *sip.Response) {
+	defer func() {
+		if r := recover(); r != nil {
+			p.in.counters.panics.Add(1)
+			p.log.Warn("SIP proxy TCP response handler recovered", "panic", r)
+		}
+	}()
+	if res.Via() == nil || res.CSeq() == nil {
+		p.in.counters.malformed.Add(1)
+		return
+	}
+	var s *udpServer
+	if len(p.in.udp) > 0 {
+		s = p.in.udp[0]
+	}
+	p.response(s, res, time.Now())
+}
+
+// uaOption routes to the proxy the responses sipgo's transaction layer
+// matches to none of its transactions (plugin.go passes it to NewUA).
+func (p *proxy) uaOption() sipgo.UserAgentOption {
+	return sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerUnhandledResponseHandler(p.tcpResponse))
 }
