@@ -80,8 +80,10 @@
 // user) goes to the contacts registered here of the phones that serve it
 // — home or guest, found through the admission view's index of phones by
 // the extension they serve (admission.Table.PhonesServing; hot desking
-// included) — forked in parallel to all of them (at most 8; UDP contacts
-// only, sent to the address their REGISTER came from). When none is
+// included) — forked in parallel to all of them (at most 8; over UDP to
+// the address their REGISTER came from, or over TCP for a phone
+// registered over TCP: its registration's connection while it is open,
+// else one dialled to its contact). When none is
 // registered here it goes to the SIP endpoint (UDP, from the site's
 // hello: PeerView.Endpoint) of the site where the user registers now: its
 // home while the home serves SIP, the home's backup during failover (480
@@ -96,8 +98,10 @@
 // address is what peers see as the source, and what the proxy puts in its
 // Via and Record-Route.
 //
-// Dialogs. The proxy adds a Record-Route (its UDP address, ;lr) to every
-// dialog-creating INVITE, so the ACK of a 2xx, re-INVITEs and the BYE
+// Dialogs. The proxy adds a Record-Route (its address on the callee's
+// transport, ;lr; two when the caller's transport differs, the callee's
+// side on top: RFC 5658) to every dialog-creating INVITE, so the ACK of a
+// 2xx, re-INVITEs and the BYE
 // come back through it (through both sites' proxies for a call between
 // sites). A request within a dialog is forwarded only if it carries this
 // proxy's Route (popped; then to the next Route, else to the
@@ -143,11 +147,14 @@
 // preservation), and calls whose signalling ran through a dead site end
 // on the phones.
 //
-// TCP. sipgo serves TCP, with its transport and transactions; its
-// handlers hand requests to the same proxy, which answers through the
-// sipgo server transaction. The proxy forwards over UDP only: a phone on
-// TCP calls and is answered on its connection, but a phone registered
-// over TCP is not reached as a callee.
+// TCP (proxy_tcp.go). sipgo serves TCP, with its transport and
+// transactions; its handlers hand requests to the same proxy, which
+// answers through the sipgo server transaction (a CANCEL sipgo matches it
+// answers itself; the proxy then cancels the branches). Requests to a
+// phone on TCP go on a connection of sipgo's transport, and their
+// responses, which match no sipgo transaction, come to the proxy through
+// sipgo's handler of unmatched responses. Peer sites are reached over
+// UDP. TLS is not proxied yet.
 //
 // Counters (proxyCounters): requests proxied and sent to peers, responses
 // relayed, 404, 480, 407 challenges, 403 refusals, 483, 408 timeouts,
