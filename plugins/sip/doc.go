@@ -77,35 +77,34 @@
 // untouched and RTP goes phone to phone.
 //
 // Routing. An out-of-dialog request for an extension (the Request-URI's
-// user) goes to the contacts registered here of the phones that serve it
-// — home or guest, found through the admission view's index of phones by
-// the extension they serve (admission.Table.PhonesServing; hot desking
+// user) goes to the contacts registered here of the phones that serve it —
+// home or guest, found through the admission view's index of phones by the
+// extension they serve (admission.Table.PhonesServing; hot desking
 // included) — forked in parallel to all of them (at most 8; over UDP to
-// the address their REGISTER came from, or over TCP for a phone
-// registered over TCP: its registration's connection while it is open,
-// else one dialled to its contact). When none is
-// registered here it goes to the SIP endpoint (UDP, from the site's
-// hello: PeerView.Endpoint) of the site where the user registers now: its
-// home while the home serves SIP, the home's backup during failover (480
-// when that is this site), and for a user of this site this site's
-// backup (a guest there while failback is in progress). An unknown
-// extension is answered 404, one registered nowhere reachable 480. A
-// request that came from a peer site's SIP endpoint (its source address
-// is one the peer announced: admission.Table.PeerAt) is delivered only to
-// phones registered here, never sent on to another site, so two sites
-// never bounce a request between them; Max-Forwards (483 at zero) bounds
-// any other loop. Listen on concrete addresses, not 0.0.0.0: the listen
-// address is what peers see as the source, and what the proxy puts in its
-// Via and Record-Route.
+// the address their REGISTER came from, or over TCP for a phone registered
+// over TCP: its registration's connection while it is open, else one
+// dialled to its contact). When none is registered here it goes to the SIP
+// endpoint (UDP, from the site's hello: PeerView.Endpoint) of the site
+// where the user registers now: its home while the home serves SIP, the
+// home's backup during failover (480 when that is this site), and for a
+// user of this site this site's backup (a guest there while failback is in
+// progress). An unknown extension is answered 404, one registered nowhere
+// reachable 480. A request that came from a peer site's SIP endpoint (its
+// source address is one the peer announced: admission.Table.PeerAt) is
+// delivered only to phones registered here, never sent on to another site,
+// so two sites never bounce a request between them; Max-Forwards (483 at
+// zero) bounds any other loop. Listen on concrete addresses, not 0.0.0.0:
+// the listen address is what peers see as the source, and what the proxy
+// puts in its Via and Record-Route.
 //
 // Dialogs. The proxy adds a Record-Route (its address on the callee's
 // transport, ;lr; two when the caller's transport differs, the callee's
 // side on top: RFC 5658) to every dialog-creating INVITE, so the ACK of a
-// 2xx, re-INVITEs and the BYE
-// come back through it (through both sites' proxies for a call between
-// sites). A request within a dialog is forwarded only if it carries this
-// proxy's Route (popped; then to the next Route, else to the
-// Request-URI): one that does not is refused with 403, an ACK dropped.
+// 2xx, re-INVITEs and the BYE come back through it (through both sites'
+// proxies for a call between sites). A request within a dialog is
+// forwarded only if it carries this proxy's Route (popped; then to the
+// next Route, else to the Request-URI): one that does not is refused with
+// 403, an ACK dropped.
 //
 // Transactions. Each request received is a server transaction, each
 // forwarded copy a client transaction (RFC 3261 §17), all under one mutex,
