@@ -199,8 +199,8 @@ func (w *udpWorker) handle(data []byte, src netip.AddrPort, now time.Time) {
 		return
 	}
 	if req.Method == sip.ACK {
-		// ACK is never answered; it only ends INVITE server transactions,
-		// which this plugin does not have yet.
+		// ACK is never answered (the proxy handles ACKs: handle sends it
+		// every request but REGISTER).
 		c.ignored.Add(1)
 		return
 	}
@@ -278,9 +278,9 @@ func (s *udpServer) handOff(req *sip.Request, key txKey, dst netip.AddrPort) {
 }
 
 // dispatch answers a request by its method; deferred (without mayWait)
-// means that answering must wait for the host. REGISTER and OPTIONS are
-// served here; other methods get 501 until the proxy routes them (INVITE
-// and the rest of a call): add them as cases.
+// means that answering must wait for the host. Only REGISTERs come here
+// (handle sends the other requests to the proxy); the other cases are a
+// fallback.
 func (s *udpServer) dispatch(req *sip.Request, now time.Time, mayWait bool) (res *sip.Response, deferred bool) {
 	switch req.Method {
 	case sip.REGISTER:
