@@ -609,3 +609,81 @@ func TestProxyTransactionBound(t *testing.T) {
 		t.Errorf("%d transactions held, want 3", s)
 	}
 }
+
+// TestProxyAuth: an INVITE with a wrong password, or from a phone not
+// registered here, is refused with 403; a MESSAGE is challenged like an
+// INVITE and then relayed, with its one final answer.
+func TestProxyAuth(t *testing.T) {
+	in, _, addr := startUDPTest(t)
+	a := newProxyUA(t, addr, "2001", "201", "pw-2001")
+	b := newProxyUA(t, addr, "2002", "202", "pw-2002")
+	a.register()
+	b.register()
+	stranger := newProxyUA(t, addr, "301", "301", "pw-301") // in the directory, not registered
+
+	for _, tc := range []struct {
+		name string
+		u    *proxyUA
+		pw   string
+	}{{"wrong password", a, "nope"}, {"not registered here", stranger, "pw-301"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			u := tc.u
+			callID := "auth-" + u.id
+			u.send(u.invite("202", callID, "z9hG4bK-au1"+callID, 1))
+			u.response(100)
+			res := u.response(407)
+			u.send(u.invite("202", callID, "z9hG4bK-au2"+callID, 2,
+				"Proxy-Authorization: "+u.proxyAuth(res, "INVITE", "sip:202@"+udpTestRealm, tc.pw)))
+			u.response(100)
+			u.response(403)
+		})
+	}
+	b.quiet(100 * time.Millisecond)
+
+	msg := func(cseq int, extra ...string) []byte {
+		h := append([]string{"Via: SIP/2.0/UDP " + a.local().String() + ";rport;branch=z9hG4bK-msg" + strconv.Itoa(cseq),
+			"Max-Forwards: 70", "From: <sip:201@" + udpTestRealm + ">;tag=m1", "To: <sip:202@" + udpTestRealm + ">",
+			"Call-ID: msg1", "CSeq: " + strconv.Itoa(cseq) + " MESSAGE", "Content-Type: text/plain"}, extra...)
+		return sipText("MESSAGE sip:202@"+udpTestRealm+" SIP/2.0", h, "hello")
+	}
+	a.send(msg(1))
+	res := a.response(407)
+	a.send(msg(2, "Proxy-Authorization: "+a.proxyAuth(res, "MESSAGE", "sip:202@"+udpTestRealm, "pw-2001")))
+	got := b.request(sip.MESSAGE)
+	if string(got.Body()) != "hello" {
+		t.Errorf("body %q", got.Body())
+	}
+	b.reply(got, 200, "OK", "mb")
+	a.response(200)
+	if n := in.proxy.c.authFailed.Load(); n != 2 {
+		t.Errorf("authFailed %d, want 2", n)
+	}
+}
+
+// TestProxyNoAnswer: a callee that never answers (a phone gone without
+// unregistering): the proxy retransmits the INVITE, then ends the branch
+// with a 408 of its own after 64·T1.
+func TestProxyNoAnswer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for Timer B")
+	}
+	in, _, _, a, b := startProxyTest(t)
+	a.authedInvite("202", "silent")
+	first := b.request(sip.INVITE)
+	again := b.request(sip.INVITE) // Timer A: the same request again
+	if first.Via().Value() != again.Via().Value() {
+		t.Errorf("retransmission with another Via: %s", again.Via().Value())
+	}
+	start := time.Now()
+	m := a.read(timer64T1 + 10*time.Second)
+	res, ok := m.(*sip.Response)
+	if !ok || res.StatusCode != 408 {
+		t.Fatalf("got %q, want 408", firstLine(m))
+	}
+	if waited := time.Since(start); waited < timer64T1-5*time.Second {
+		t.Errorf("408 after %v", waited)
+	}
+	if n := in.proxy.c.timeouts.Load(); n != 1 {
+		t.Errorf("timeouts %d, want 1", n)
+	}
+}
