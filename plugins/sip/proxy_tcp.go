@@ -23,16 +23,55 @@ import (
 // handler waits for it.
 type tcpUpstream struct {
 	tx   sip.ServerTransaction
+	out  tcpSender
 	once sync.Once
 	done chan struct{}
 }
 
 func (u *tcpUpstream) send(res *sip.Response) []byte {
-	_ = u.tx.Respond(res) // fails once sipgo answered a CANCEL with 487: nothing to do
-	if res.StatusCode >= 200 {
-		u.once.Do(func() { close(u.done) })
-	}
+	u.out.do(func() {
+		_ = u.tx.Respond(res) // fails once sipgo answered a CANCEL with 487: nothing to do
+		if res.StatusCode >= 200 {
+			u.once.Do(func() { close(u.done) })
+		}
+	})
 	return nil
+}
+
+// tcpSender writes the messages of one transaction to TCP in order, off
+// the proxy's lock (which its callers hold): a peer that stops reading
+// blocks its own writes, not the proxy. A goroutine runs while messages
+// wait.
+type tcpSender struct {
+	mu      sync.Mutex
+	queue   []func()
+	running bool
+}
+
+func (s *tcpSender) do(f func()) {
+	s.mu.Lock()
+	s.queue = append(s.queue, f)
+	if s.running {
+		s.mu.Unlock()
+		return
+	}
+	s.running = true
+	s.mu.Unlock()
+	go func() {
+		for {
+			s.mu.Lock()
+			if len(s.queue) == 0 {
+				s.running = false
+				s.mu.Unlock()
+				return
+			}
+			f := s.queue[0]
+			s.queue[0] = nil
+			s.queue = s.queue[1:]
+			s.mu.Unlock()
+			f()
+		}
+	}()
 }
 func (u *tcpUpstream) resend([]byte)  {}
 func (u *tcpUpstream) reliable() bool { return true }
@@ -141,12 +180,15 @@ type tcpDown struct {
 	p     *proxy
 	conn  sip.Connection
 	local netip.AddrPort
+	out   *tcpSender // shared by a branch's INVITE, ACK and CANCEL
 }
 
 func (d tcpDown) send(msg sip.Message, _ []byte) {
-	if err := d.conn.WriteMsg(msg); err != nil {
-		d.p.in.counters.writeErrors.Add(1)
-	}
+	d.out.do(func() {
+		if err := d.conn.WriteMsg(msg); err != nil {
+			d.p.in.counters.writeErrors.Add(1)
+		}
+	})
 }
 func (d tcpDown) reliable() bool { return true }
 func (d tcpDown) via(branch string) *sip.ViaHeader {
@@ -169,7 +211,7 @@ func (p *proxy) tcpDownstream(dst, alt netip.AddrPort) downstream {
 	local := tcpLocal(p.in.tcp[0])
 	tl := p.in.srv.TransportLayer()
 	if c, err := tl.GetConnection("tcp", dst.String()); err == nil && c != nil {
-		return tcpDown{p: p, conn: c, local: local}
+		return tcpDown{p: p, conn: c, local: local, out: &tcpSender{}}
 	}
 	if !alt.IsValid() {
 		return nil
@@ -186,7 +228,7 @@ func (p *proxy) tcpDownstream(dst, alt netip.AddrPort) downstream {
 		p.log.Debug("no TCP connection to a phone", "contact", alt.String(), "error", err)
 		return nil
 	}
-	return tcpDown{p: p, conn: c, local: local}
+	return tcpDown{p: p, conn: c, local: local, out: &tcpSender{}}
 }
 
 // tcpResponse is sipgo's handler of the responses no transaction of its
