@@ -141,6 +141,8 @@ type serverTx struct {
 	initial   bool // out of dialog (no To tag)
 	up        upstream
 	caller    string     // the authenticated phone, "" for a trusted peer or in-dialog
+	authed    bool       // caller checked (route may run twice: handOff)
+	routed    bool       // came with this proxy's Route (popped)
 	out       *udpServer // the UDP socket it came on (or the proxy's first)
 	inSelf    sip.Uri    // this proxy as the caller's side sees it (Record-Route)
 	last      []byte     // the last response sent, for retransmitted requests
@@ -342,7 +344,8 @@ func inDialog(req *sip.Request) bool {
 }
 
 // request handles a request received (other than REGISTER); out is the
-// UDP socket requests are forwarded from.
+// UDP socket requests are forwarded from (nil without a UDP listener:
+// then only phones on TCP are reached).
 func (p *proxy) request(req *sip.Request, up upstream, out *udpServer, src netip.AddrPort, now time.Time) {
 	if req.CallID() == nil || req.CSeq() == nil || req.From() == nil || req.To() == nil {
 		p.in.counters.malformed.Add(1)
@@ -368,10 +371,6 @@ func (p *proxy) request(req *sip.Request, up upstream, out *udpServer, src netip
 		return
 	case sip.CANCEL:
 		p.cancel(req, up)
-		return
-	}
-	if out == nil {
-		up.send(sip.NewResponseFromRequest(req, 503, "Service Unavailable (no UDP listener)", nil))
 		return
 	}
 	key := serverKey(req, req.Method)
@@ -406,7 +405,8 @@ func (p *proxy) request(req *sip.Request, up upstream, out *udpServer, src netip
 		st.last = up.send(sip.NewResponseFromRequest(req, 100, "Trying", nil))
 	}
 	p.mu.Unlock()
-	p.route(st, src, now, false)
+	// A TCP request has a goroutine of its own (sipgo's): it may wait.
+	p.route(st, src, now, up.reliable())
 }
 
 // route decides where st's request goes, and forwards it or answers it.
@@ -420,9 +420,11 @@ func (p *proxy) route(st *serverTx, src netip.AddrPort, now time.Time, mayWait b
 		return
 	}
 	_, fromPeer := p.in.view.Table().PeerAt("sip", src.String())
-	popped := p.popRoutes(req)
+	if p.popRoutes(req) {
+		st.routed = true // remembered: route may run twice (handOff)
+	}
 	if !st.initial {
-		if !popped {
+		if !st.routed {
 			// Not record-routed here: this proxy is no hop of that dialog.
 			p.c.stray.Add(1)
 			p.answer(st, 403, "Forbidden (not routed through this proxy)")
@@ -433,14 +435,17 @@ func (p *proxy) route(st *serverTx, src netip.AddrPort, now time.Time, mayWait b
 			p.answer(st, 502, "Bad Gateway (no route)")
 			return
 		}
+		if tg.transport == "tcp" && !mayWait {
+			p.handOff(st, src) // a TCP connection may have to be dialled
+			return
+		}
 		if req.Method == sip.BYE {
 			p.calls.ended(req.CallID().Value())
 		}
 		p.forward(st, []target{tg}, "", false)
 		return
 	}
-	caller := ""
-	if !fromPeer && (req.Method == sip.INVITE || req.Method == sip.MESSAGE) {
+	if !st.authed && !fromPeer && (req.Method == sip.INVITE || req.Method == sip.MESSAGE) {
 		phone, code, reason, deferred := p.authenticate(st, now, mayWait)
 		if deferred {
 			p.handOff(st, src)
@@ -450,8 +455,10 @@ func (p *proxy) route(st *serverTx, src netip.AddrPort, now time.Time, mayWait b
 			p.answer(st, code, reason)
 			return
 		}
-		caller = phone
+		// Checked once: a second check would see the nonce count again.
+		st.authed, st.caller = true, phone
 	}
+	var targets []target
 	if req.Route() != nil {
 		// A route preloaded beyond this proxy: follow it.
 		tg, ok := nextHop(req)
@@ -459,15 +466,25 @@ func (p *proxy) route(st *serverTx, src netip.AddrPort, now time.Time, mayWait b
 			p.answer(st, 502, "Bad Gateway (no route)")
 			return
 		}
-		p.forward(st, []target{tg}, caller, true)
-		return
+		targets = []target{tg}
+	} else {
+		var code int
+		var reason string
+		targets, code, reason = p.locate(req.Recipient, fromPeer, now)
+		if code != 0 {
+			p.answer(st, code, reason)
+			return
+		}
 	}
-	targets, code, reason := p.locate(req.Recipient, fromPeer, now)
-	if code != 0 {
-		p.answer(st, code, reason)
-		return
+	if !mayWait {
+		for _, tg := range targets {
+			if tg.transport == "tcp" {
+				p.handOff(st, src) // a TCP connection may have to be dialled
+				return
+			}
+		}
 	}
-	p.forward(st, targets, caller, true)
+	p.forward(st, targets, st.caller, true)
 }
 
 // handOff runs route for st on a goroutine that may wait for the host.
