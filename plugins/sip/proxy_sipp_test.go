@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -199,16 +200,19 @@ func TestProxySIPpLoad(t *testing.T) {
 		}
 	}()
 	start := time.Now()
+	cpu0 := processCPU()
 	uac, err := sipptest.Run{Scenario: "call", Server: server, Users: caller, LocalPort: ports[0], Calls: n, Rate: rate,
 		// held 200 ms: an ACK and a BYE sent back to back may cross the
 		// proxy's readers in either order, which SIPp's callee takes badly
 		Keys: map[string]string{"callee": "302"}, Timeout: 90 * time.Second, Args: []string{"-d", "200"}}.Exec(ctx, t.TempDir())
 	took := time.Since(start)
 	wg.Wait()
+	cpu := processCPU() - cpu0
 	close(stop)
 	srv, cli := in.proxy.transactions()
-	t.Logf("%d calls at %d/s: caller %s, callee %s, in %v; goroutines %d before, peak %d; transactions held %d server, %d client; calls %d; proxied %d, absorbed %d, timeouts %d",
-		n, rate, uac, uas, took.Round(time.Millisecond), before, peakG, srv, cli, in.proxy.calls.count(),
+	t.Logf("%d calls at %d/s: caller %s, callee %s, in %v; plugin CPU %v (%v a call); goroutines %d before, peak %d; transactions held %d server, %d client; calls %d; proxied %d, absorbed %d, timeouts %d",
+		n, rate, uac, uas, took.Round(time.Millisecond), cpu.Round(time.Millisecond), (cpu / time.Duration(n)).Round(time.Microsecond),
+		before, peakG, srv, cli, in.proxy.calls.count(),
 		in.proxy.c.proxied.Load(), in.proxy.c.absorbed.Load(), in.proxy.c.timeouts.Load())
 	if err != nil || !uac.OK(n) || !uas.OK(n) {
 		t.Fatalf("calls failed: %v\ncaller:\n%s\ncallee:\n%s", err, lastN(uac.Errors, 3000), lastN(uas.Errors, 3000))
@@ -238,4 +242,13 @@ func recordRouteLines(msg string) string {
 		}
 	}
 	return strings.Join(out, "\r\n")
+}
+
+// processCPU is the CPU time (user and system) this process used so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
