@@ -129,6 +129,8 @@ type proxy struct {
 
 	slow chan struct{}
 	wg   sync.WaitGroup
+
+	tcpContacts tcpContacts // proxy_tcp.go
 }
 
 // serverTx is a request received: its responses, retransmissions and the

@@ -112,6 +112,7 @@ func (p *proxy) onTCP(req *sip.Request, tx sip.ServerTransaction) {
 		p.in.counters.malformed.Add(1)
 		return
 	}
+	p.tcpContacts.note(req)
 	if req.Method == sip.ACK || tx == nil {
 		p.request(req, noUpstream{}, out, src, time.Now())
 		return
@@ -216,6 +217,13 @@ func (p *proxy) tcpDownstream(dst, alt netip.AddrPort) downstream {
 	if !alt.IsValid() {
 		return nil
 	}
+	// A phone that named alt as its contact on a connection of its own
+	// (it need not listen: RFC 5626).
+	if src, ok := p.tcpContacts.get(alt); ok {
+		if c, err := tl.GetConnection("tcp", src.String()); err == nil && c != nil {
+			return tcpDown{p: p, conn: c, local: local, out: &tcpSender{}}
+		}
+	}
 	// sipgo dials for a request: a stand-in one names the destination.
 	req := sip.NewRequest(sip.OPTIONS, sip.Uri{Scheme: "sip", Host: alt.Addr().String(), Port: int(alt.Port())})
 	req.SetTransport("TCP")
@@ -244,6 +252,7 @@ func (p *proxy) tcpResponse(res *sip.Response) {
 		p.in.counters.malformed.Add(1)
 		return
 	}
+	p.tcpContacts.note(res)
 	var s *udpServer
 	if len(p.in.udp) > 0 {
 		s = p.in.udp[0]
@@ -255,4 +264,45 @@ func (p *proxy) tcpResponse(res *sip.Response) {
 // matches to none of its transactions (plugin.go passes it to NewUA).
 func (p *proxy) uaOption() sipgo.UserAgentOption {
 	return sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerUnhandledResponseHandler(p.tcpResponse))
+}
+
+// tcpContactsMax bounds the contacts remembered (tcpContacts); beyond it
+// they are forgotten all at once.
+const tcpContactsMax = 10_000
+
+// tcpContacts remembers, for each contact address seen in a message that
+// came over TCP, the connection it came on (its remote address), so that
+// a request within the dialog reaches a phone that does not listen for
+// connections on its contact.
+type tcpContacts struct {
+	mu sync.Mutex
+	m  map[netip.AddrPort]netip.AddrPort
+}
+
+func (t *tcpContacts) note(msg interface {
+	Contact() *sip.ContactHeader
+	Source() string
+}) {
+	c := msg.Contact()
+	if c == nil {
+		return
+	}
+	contact, ok := uriAddr(c.Address)
+	src, err := netip.ParseAddrPort(msg.Source())
+	if !ok || err != nil || contact == src {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.m == nil || len(t.m) >= tcpContactsMax {
+		t.m = make(map[netip.AddrPort]netip.AddrPort)
+	}
+	t.m[contact] = src
+}
+
+func (t *tcpContacts) get(contact netip.AddrPort) (netip.AddrPort, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	src, ok := t.m[contact]
+	return src, ok
 }

@@ -129,3 +129,60 @@ func TestProxyTCPCancel(t *testing.T) {
 		t.Errorf("cancelled %d, want 1", n)
 	}
 }
+
+// TestProxyTCPCallerNotListening: a caller on TCP that does not listen on
+// its contact (as RFC 5626 phones) still gets the callee's BYE, on the
+// connection it called on.
+func TestProxyTCPCallerNotListening(t *testing.T) {
+	_, _, udpAddr, tcpAddr := startDualTest(t)
+	server := netip.MustParseAddrPort(udpAddr)
+	a := newProxyUA(t, server, "2001", "201", "pw-2001")
+	b := newProxyUA(t, server, "2002", "202", "pw-2002")
+	a.register()
+	b.register()
+	tp := dialTCPPhone(t, tcpAddr)
+	local := tp.conn.LocalAddr().String()
+	contact := "sip:201@127.0.0.1:9;transport=tcp" // nothing listens there
+	invite := func(branch string, cseq int, extra ...string) []byte {
+		h := append([]string{"Via: SIP/2.0/TCP " + local + ";branch=" + branch, "Max-Forwards: 70",
+			"From: <sip:201@" + udpTestRealm + ">;tag=nl", "To: <sip:202@" + udpTestRealm + ">",
+			"Call-ID: tcp-nl", "CSeq: " + strconv.Itoa(cseq) + " INVITE", "Contact: <" + contact + ">"}, extra...)
+		return sipText("INVITE sip:202@"+udpTestRealm+" SIP/2.0", h, "")
+	}
+	tp.send(invite("z9hG4bK-nl1", 1))
+	tp.response(100)
+	res := tp.response(407)
+	tp.send(sipText("ACK sip:202@"+udpTestRealm+" SIP/2.0", []string{"Via: SIP/2.0/TCP " + local + ";branch=z9hG4bK-nl1",
+		"Max-Forwards: 70", "From: <sip:201@" + udpTestRealm + ">;tag=nl", res.To().String(), "Call-ID: tcp-nl", "CSeq: 1 ACK"}, ""))
+	tp.send(invite("z9hG4bK-nl2", 2, "Proxy-Authorization: "+a.proxyAuth(res, "INVITE", "sip:202@"+udpTestRealm, "pw-2001")))
+	tp.response(100)
+	got := b.request(sip.INVITE)
+	b.reply(got, 200, "OK", "b-nl")
+	ok := tp.response(200)
+	routes := recordRoutes(ok) // the caller's route set: the RRs reversed
+	for i, j := 0, len(routes)-1; i < j; i, j = i+1, j-1 {
+		routes[i], routes[j] = routes[j], routes[i]
+	}
+	if len(routes) != 2 {
+		t.Fatalf("Record-Route %v: want two (TCP caller, UDP callee)", routes)
+	}
+	from := "<sip:201@" + udpTestRealm + ">;tag=nl"
+	ack := []string{"Via: SIP/2.0/TCP " + local + ";branch=z9hG4bK-nlack", "Max-Forwards: 70", "From: " + from,
+		"To: " + ok.To().Value(), "Call-ID: tcp-nl", "CSeq: 2 ACK"}
+	for _, r := range routes {
+		ack = append(ack, "Route: "+r)
+	}
+	tp.send(sipText("ACK "+ok.Contact().Address.String()+" SIP/2.0", ack, ""))
+	b.request(sip.ACK)
+
+	// The callee hangs up: its route set is the RRs in order.
+	b.send(b.inDialog("BYE", contact, recordRoutes(got), ok.To().Value(), from, "tcp-nl", 1, "z9hG4bK-nlbye"))
+	m := tp.read()
+	bye, isReq := m.(*sip.Request)
+	if !isReq || bye.Method != sip.BYE {
+		t.Fatalf("caller got %q, want the BYE", firstLine(m))
+	}
+	r := sip.NewResponseFromRequest(bye, 200, "OK", nil)
+	tp.send([]byte(r.String()))
+	b.response(200)
+}
