@@ -151,10 +151,13 @@
 // transactions; its handlers hand requests to the same proxy, which
 // answers through the sipgo server transaction (a CANCEL sipgo matches it
 // answers itself; the proxy then cancels the branches). Requests to a
-// phone on TCP go on a connection of sipgo's transport, and their
+// phone on TCP go on a connection of sipgo's transport — the one the
+// phone registered or last sent its contact on, else one dialled to its
+// contact (never on a UDP reader: dialling may wait) — and their
 // responses, which match no sipgo transaction, come to the proxy through
-// sipgo's handler of unmatched responses. Peer sites are reached over
-// UDP. TLS is not proxied yet.
+// sipgo's handler of unmatched responses. TCP writes leave the proxy's
+// lock, in order per transaction, so a peer that stops reading blocks
+// only itself. Peer sites are reached over UDP. TLS is not proxied yet.
 //
 // Counters (proxyCounters): requests proxied and sent to peers, responses
 // relayed, 404, 480, 407 challenges, 403 refusals, 483, 408 timeouts,
