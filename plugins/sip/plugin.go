@@ -145,6 +145,7 @@ type instance struct {
 	ua       *sipgo.UserAgent
 	srv      *sipgo.Server
 	udp      []*udpServer   // the lean UDP path (udp.go); TCP is sipgo's
+	proxy    *proxy         // proxy.go
 	tcp      []net.Listener // TCP and TLS; closed by stop: sipgo's Close leaves them open
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -173,7 +174,8 @@ func start(log *slog.Logger, cfg sdk.Config, conf Config, eps []Endpoint, host s
 		cancel:   cancel,
 	}
 	in.view.SetLogger(log)
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent("rally"), sipgo.WithUserAgentHostname(cfg.SIPDomain))
+	in.proxy = newProxy(in)
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent("rally"), sipgo.WithUserAgentHostname(cfg.SIPDomain), in.proxy.uaOption())
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("sip: %w", err)
@@ -186,6 +188,7 @@ func start(log *slog.Logger, cfg sdk.Config, conf Config, eps []Endpoint, host s
 	in.ua, in.srv = ua, srv
 	srv.OnRegister(in.onRegister)
 	srv.OnOptions(in.onOptions)
+	in.proxy.serveTCP(srv) // proxy_tcp.go: INVITE and the rest of a call on TCP
 
 	// Listen first, so that a port in use fails Configure, not later.
 	var serve []func() error
@@ -242,6 +245,8 @@ func start(log *slog.Logger, cfg sdk.Config, conf Config, eps []Endpoint, host s
 		}
 	}()
 	go func() { defer in.wg.Done(); in.reports.run(ctx) }()
+	in.wg.Add(1)
+	go func() { defer in.wg.Done(); in.proxy.calls.run(ctx) }()
 	go func() { defer in.wg.Done(); in.expireLoop(ctx) }()
 	in.wg.Add(1)
 	go func() { defer in.wg.Done(); in.loadLoop(ctx, in.failover) }()
@@ -295,6 +300,9 @@ func (in *instance) stop() {
 		_ = in.ua.Close()
 	}
 	in.wg.Wait()
+	if in.proxy != nil {
+		in.proxy.close()
+	}
 }
 
 // expireLoop removes lapsed bindings every second and reports phones that
@@ -320,5 +328,6 @@ func (in *instance) gone(phoneID string) {
 		return
 	}
 	in.view.Table().Unregistered(phoneID)
+	in.proxy.calls.phoneGone(phoneID)
 	in.reports.send(sdk.Registration{PhoneID: phoneID, Outcome: sdk.RegGone})
 }

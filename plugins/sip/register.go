@@ -170,7 +170,8 @@ func (in *instance) registerOrDefer(req *sip.Request, now time.Time, mayWait boo
 
 	// Admission first: cheap, local, and it decides where the credentials
 	// are (this site's directory or the home's backup records).
-	d := in.view.Table().Decide(phoneID, federationv1.Protocol_PROTOCOL_SIP, false)
+	// busy: graceful failback keeps a guest in a call (calls.go).
+	d := in.view.Table().Decide(phoneID, federationv1.Protocol_PROTOCOL_SIP, in.proxy.calls.busy(phoneID))
 	if !d.Admitted() {
 		return in.refuse(req, phoneID, d), false
 	}

@@ -26,8 +26,9 @@ const udpMaxMessage = 16 << 10
 // client retransmits.
 const udpSlowMax = 1024
 
-// allowed is the Allow header value: the methods this plugin answers.
-const allowed = "REGISTER, OPTIONS"
+// allowed is the Allow header value: the methods this plugin answers
+// (the registrar's, and those the proxy routes).
+const allowed = "REGISTER, OPTIONS, INVITE, ACK, BYE, CANCEL, MESSAGE"
 
 // udpServer is the UDP transport of the plugin, in place of sipgo's
 // transport and transaction layers: GOMAXPROCS readers on one socket, each
@@ -37,6 +38,7 @@ const allowed = "REGISTER, OPTIONS"
 type udpServer struct {
 	in     *instance
 	conn   *net.UDPConn
+	local  netip.AddrPort // conn's address, as the proxy names itself
 	parser *sip.Parser
 	cache  *txCache
 	seeds  [2]maphash.Seed
@@ -48,7 +50,7 @@ func newUDPServer(in *instance, conn *net.UDPConn) *udpServer {
 	p := sip.NewParser(sip.WithHeadersParsers(registrarHeaderParsers()))
 	p.MaxMessageLength = udpMaxMessage
 	return &udpServer{
-		in: in, conn: conn, parser: p,
+		in: in, conn: conn, local: localAddrPort(conn), parser: p,
 		cache: newTxCache(txTimerJ, txGenWidth, txCacheBytes),
 		seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()},
 		slow:  make(chan struct{}, udpSlowMax),
@@ -175,7 +177,10 @@ func (w *udpWorker) handle(data []byte, src netip.AddrPort, now time.Time) {
 		c.keepalives.Add(1)
 		return
 	case len(data) >= 4 && string(data[:4]) == "SIP/":
-		c.nonRequest.Add(1) // a response: this plugin sends no requests
+		s.in.proxy.udpResponse(s, data, now) // to a request the proxy sent
+		return
+	case !isRegister(data):
+		s.in.proxy.udpRequest(s, data, src, now) // proxy.go
 		return
 	}
 	msg, err := s.parser.ParseSIP(data)
@@ -194,8 +199,8 @@ func (w *udpWorker) handle(data []byte, src netip.AddrPort, now time.Time) {
 		return
 	}
 	if req.Method == sip.ACK {
-		// ACK is never answered; it only ends INVITE server transactions,
-		// which this plugin does not have yet.
+		// ACK is never answered (the proxy handles ACKs: handle sends it
+		// every request but REGISTER).
 		c.ignored.Add(1)
 		return
 	}
@@ -273,9 +278,9 @@ func (s *udpServer) handOff(req *sip.Request, key txKey, dst netip.AddrPort) {
 }
 
 // dispatch answers a request by its method; deferred (without mayWait)
-// means that answering must wait for the host. REGISTER and OPTIONS are
-// served here; other methods get 501 until the proxy routes them (INVITE
-// and the rest of a call): add them as cases.
+// means that answering must wait for the host. Only REGISTERs come here
+// (handle sends the other requests to the proxy); the other cases are a
+// fallback.
 func (s *udpServer) dispatch(req *sip.Request, now time.Time, mayWait bool) (res *sip.Response, deferred bool) {
 	switch req.Method {
 	case sip.REGISTER:
@@ -409,6 +414,15 @@ func sameHost(host string, ip netip.Addr) bool {
 	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
 	a, err := netip.ParseAddr(host)
 	return err == nil && a.Unmap() == ip
+}
+
+// isRegister reports whether a datagram holds a REGISTER: those take the
+// lean path here, the other requests go to the proxy.
+func isRegister(data []byte) bool {
+	for len(data) > 0 && (data[0] == '\r' || data[0] == '\n') {
+		data = data[1:]
+	}
+	return len(data) >= 9 && string(data[:9]) == "REGISTER "
 }
 
 // keepalive reports a NAT keep-alive: a datagram of only CR, LF, space or

@@ -35,18 +35,21 @@ const (
 	udpTestRealm = "voip.test"
 )
 
-// udpTestHost is a Host with a fixed directory: phone "2001" (user 201,
-// password "pw-2001") and phone "2002" (user 202), both homed here.
+// udpTestHost is a Host with a fixed directory (udpTestPhones): phone
+// "2001" (user 201, password "pw-2001"), phone "2002" (user 202), and
+// phones 301 and 302 (users 301, 302), all homed here.
 type udpTestHost struct {
 	getRecords      atomic.Int64
 	listCredentials atomic.Int64
 	mu              sync.Mutex
 	reports         []sdk.Registration
+	callState       map[string]bool // phone id -> busy, as reported
 	// listedHomes are the homes ListCredentials was asked for, in order
 	listedHomes []string
 }
 
-var udpTestPhones = []struct{ id, user, password string }{{"2001", "201", "pw-2001"}, {"2002", "202", "pw-2002"}}
+var udpTestPhones = []struct{ id, user, password string }{{"2001", "201", "pw-2001"}, {"2002", "202", "pw-2002"},
+	{"301", "301", "pw-301"}, {"302", "302", "pw-302"}} // 301, 302: id = user, as SIPp's scenarios want
 
 func (h *udpTestHost) WatchView(ctx context.Context) (<-chan sdk.ViewUpdate, error) {
 	snap := &sdk.ViewSnapshot{Site: udpTestSite, Licenses: 10}
@@ -78,7 +81,24 @@ func (h *udpTestHost) ReportRegistration(_ context.Context, r sdk.Registration) 
 	return true, "", nil
 }
 
-func (h *udpTestHost) ReportCallState(context.Context, string, bool) error { return nil }
+func (h *udpTestHost) ReportCallState(_ context.Context, phoneID string, busy bool) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.callState == nil {
+		h.callState = make(map[string]bool)
+	}
+	h.callState[phoneID] = busy
+	return nil
+}
+
+// busy returns the call state last reported for phoneID, and whether any
+// was.
+func (h *udpTestHost) busy(phoneID string) (busy, reported bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	busy, reported = h.callState[phoneID]
+	return busy, reported
+}
 
 func (h *udpTestHost) ReportRegistrations(_ context.Context, rs []sdk.Registration) ([]sdk.ReportResult, error) {
 	h.mu.Lock()
@@ -405,11 +425,11 @@ func TestUDPDropped(t *testing.T) {
 		{"truncated", register[:len(register)/2], &c.malformed},
 		{"no Via", bytes.Replace(register, []byte("Via:"), []byte("Xia:"), 1), &c.malformed},
 		{"bad Via", bytes.Replace(register, []byte("SIP/2.0/UDP"), []byte("SIP/2.0/UDP ;;;"), 1), &c.malformed},
-		{"a response", []byte("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"), &c.nonRequest},
-		{"a lowercase response", []byte("sip/2.0 200 OK\r\nContent-Length: 0\r\n\r\n"), &c.nonRequest},
+		{"a response to no request", []byte("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"), &in.proxy.c.stray},
+		{"a lowercase response without Via", []byte("sip/2.0 200 OK\r\nContent-Length: 0\r\n\r\n"), &c.malformed},
 		{"oversized", bytes.Replace(register, []byte("\r\n\r\n"), []byte("\r\nX-Pad: "+strings.Repeat("a", udpMaxMessage)+"\r\n\r\n"), 1), &c.oversized},
 		{"keep-alive", []byte("\r\n\r\n"), &c.keepalives},
-		{"ACK", sipRequest{method: "ACK", via: p.local().String() + ";branch=z9hG4bK-a", callID: "ack", user: "201", cseq: 1}.bytes(), &c.ignored},
+		{"ACK of nothing", sipRequest{method: "ACK", via: p.local().String() + ";branch=z9hG4bK-a", callID: "ack", user: "201", cseq: 1}.bytes(), &in.proxy.c.stray},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -430,24 +450,29 @@ func TestUDPDropped(t *testing.T) {
 	}
 }
 
-// TestUDPMethods: OPTIONS is answered 200 with Allow, other methods 501
-// (until the proxy routes them).
+// TestUDPMethods: OPTIONS to no user is answered 200 with Allow; INVITE
+// and MESSAGE go to the proxy (challenged: 407, after 100 Trying for the
+// INVITE); a CANCEL of nothing gets 481; other methods 501.
 func TestUDPMethods(t *testing.T) {
 	in, _, addr := startUDPTest(t)
 	p := newUDPPeer(t, addr)
 	tests := []struct {
 		method string
-		want   int
-	}{{"OPTIONS", 200}, {"INVITE", 501}, {"SUBSCRIBE", 501}, {"MESSAGE", 501}, {"CANCEL", 501}}
+		want   []int // the responses, in order
+	}{{"OPTIONS", []int{200}}, {"INVITE", []int{100, 407}}, {"SUBSCRIBE", []int{501}}, {"MESSAGE", []int{407}},
+		{"CANCEL", []int{481}}, {"PUBLISH", []int{501}}}
 	for i, tt := range tests {
 		t.Run(tt.method, func(t *testing.T) {
 			p.send(sipRequest{method: tt.method, via: p.local().String() + ";branch=z9hG4bK-m" + strconv.Itoa(i),
 				callID: "m" + strconv.Itoa(i), user: "201", cseq: 1}.bytes())
-			res := p.mustRecv()
-			if res.StatusCode != tt.want {
-				t.Fatalf("%s answered %d %s, want %d", tt.method, res.StatusCode, res.Reason, tt.want)
+			var res *sip.Response
+			for _, want := range tt.want {
+				res = p.mustRecv()
+				if res.StatusCode != want {
+					t.Fatalf("%s answered %d %s, want %d", tt.method, res.StatusCode, res.Reason, want)
+				}
 			}
-			if a := res.GetHeader("Allow"); a == nil || a.Value() != allowed {
+			if a := res.GetHeader("Allow"); res.StatusCode != 407 && res.StatusCode != 481 && (a == nil || a.Value() != allowed) {
 				t.Fatalf("Allow %v", a)
 			}
 			if to := res.To(); to == nil || !to.Params.Has("tag") {
@@ -459,10 +484,24 @@ func TestUDPMethods(t *testing.T) {
 			if cid := res.CallID(); cid == nil || string(*cid) != "m"+strconv.Itoa(i) {
 				t.Fatalf("Call-ID not copied: %s", res)
 			}
+			if tt.method == "INVITE" { // the 407 is retransmitted until the ACK
+				if b := p.recv(2 * time.Second); b == nil || parseResponse(t, b).StatusCode != 407 {
+					t.Fatalf("407 not retransmitted: %q", b)
+				}
+				p.send(sipRequest{method: "ACK", via: p.local().String() + ";branch=z9hG4bK-m" + strconv.Itoa(i),
+					callID: "m" + strconv.Itoa(i), user: "201", cseq: 1}.bytes())
+				waitFor(t, "ACK absorbed", func() bool { return in.proxy.c.absorbed.Load() == 1 })
+				for b := p.recv(1500 * time.Millisecond); b != nil; b = p.recv(1500 * time.Millisecond) {
+					if !bytes.Contains(b, []byte(" 407 ")) {
+						t.Fatalf("unexpected %q", b)
+					}
+					t.Fatal("407 retransmitted after its ACK")
+				}
+			}
 		})
 	}
-	if n := in.counters.notImplemented.Load(); n != 4 {
-		t.Fatalf("notImplemented = %d, want 4", n)
+	if n := in.counters.notImplemented.Load(); n != 2 {
+		t.Fatalf("notImplemented = %d, want 2", n)
 	}
 }
 
@@ -647,6 +686,16 @@ func FuzzUDPDatagram(f *testing.F) {
 	}
 	f.Add([]byte("SIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n"))
 	f.Add([]byte("\r\n\r\n"))
+	// the proxy's inputs: a request within a dialog routed through it, a
+	// CANCEL, an ACK, responses to a branch of its own
+	f.Add(sipRequest{method: "BYE", via: "127.0.0.1:5060;branch=z9hG4bK-f5", callID: "f5", user: "201", cseq: 2,
+		extra: "Route: <sip:127.0.0.1:5060;lr>\r\nTo: <sip:202@voip.test>;tag=x\r\n"}.bytes())
+	f.Add(sipRequest{method: "CANCEL", via: "127.0.0.1:5060;branch=z9hG4bK-f4", callID: "f4", user: "201", cseq: 1}.bytes())
+	f.Add(sipRequest{method: "ACK", via: "127.0.0.1:5060;branch=z9hG4bK-f4", callID: "f4", user: "201", cseq: 1}.bytes())
+	f.Add([]byte("SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=" + branchPrefix + "x\r\nVia: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bK-y\r\n" +
+		"From: <sip:201@voip.test>;tag=a\r\nTo: <sip:202@voip.test>;tag=b\r\nCall-ID: f6\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"))
+	f.Add([]byte("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=" + branchPrefix + "x\r\nVia: SIP/2.0/UDP 127.0.0.1:5061;received=127.0.0.1;rport=9\r\n" +
+		"From: <sip:201@voip.test>;tag=a\r\nTo: <sip:202@voip.test>;tag=b\r\nCall-ID: f7\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"))
 	in, _, _ := startUDPTest(f)
 	sink, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {

@@ -24,6 +24,9 @@ type Table struct {
 	phones map[string]PhoneEntry
 	// byHome indexes phone ids by home site, for ResetHome.
 	byHome map[string]map[string]struct{}
+	// byUser indexes phone ids by the extension they serve
+	// (PhoneEntry.ServedUser), for call routing (PhonesServing).
+	byUser map[string]map[string]struct{}
 	// peers holds immutable views: SetPeer stores a copy and never
 	// modifies a stored one, so Decide may use it under the read lock.
 	peers    map[string]*PeerView
@@ -40,6 +43,7 @@ func NewTable(self string) *Table {
 		self:       self,
 		phones:     make(map[string]PhoneEntry),
 		byHome:     make(map[string]map[string]struct{}),
+		byUser:     make(map[string]map[string]struct{}),
 		peers:      make(map[string]*PeerView),
 		registered: make(map[string]Outcome),
 	}
@@ -69,23 +73,33 @@ func (t *Table) PutPhone(p PhoneEntry) error {
 }
 
 func (t *Table) putLocked(p PhoneEntry) {
-	if old, ok := t.phones[p.ID]; ok && old.Home != p.Home {
+	if old, ok := t.phones[p.ID]; ok {
 		t.unindexLocked(old)
 	}
 	t.phones[p.ID] = p
-	ids := t.byHome[p.Home]
-	if ids == nil {
-		ids = make(map[string]struct{})
-		t.byHome[p.Home] = ids
-	}
-	ids[p.ID] = struct{}{}
+	addIndex(t.byHome, p.Home, p.ID)
+	addIndex(t.byUser, p.ServedUser(), p.ID)
 }
 
 func (t *Table) unindexLocked(p PhoneEntry) {
-	ids := t.byHome[p.Home]
-	delete(ids, p.ID)
+	removeIndex(t.byHome, p.Home, p.ID)
+	removeIndex(t.byUser, p.ServedUser(), p.ID)
+}
+
+func addIndex(idx map[string]map[string]struct{}, key, id string) {
+	ids := idx[key]
+	if ids == nil {
+		ids = make(map[string]struct{})
+		idx[key] = ids
+	}
+	ids[id] = struct{}{}
+}
+
+func removeIndex(idx map[string]map[string]struct{}, key, id string) {
+	ids := idx[key]
+	delete(ids, id)
 	if len(ids) == 0 {
-		delete(t.byHome, p.Home)
+		delete(idx, key)
 	}
 }
 
@@ -117,6 +131,9 @@ func (t *Table) ResetHome(home string, entries []PhoneEntry) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for id := range t.byHome[home] {
+		if old, ok := t.phones[id]; ok {
+			removeIndex(t.byUser, old.ServedUser(), id)
+		}
 		delete(t.phones, id)
 	}
 	delete(t.byHome, home)
@@ -133,6 +150,22 @@ func (t *Table) Phone(id string) (PhoneEntry, bool) {
 	defer t.mu.RUnlock()
 	p, ok := t.phones[id]
 	return p, ok
+}
+
+// PhonesServing appends to dst the entries of the phones that serve the
+// extension user now (PhoneEntry.ServedUser: the hot-desked user if any,
+// else the base user), in no particular order, and returns it. It is an
+// index look-up: the cost grows with the phones found, not with the table.
+func (t *Table) PhonesServing(dst []PhoneEntry, user string) []PhoneEntry {
+	if user == "" {
+		return dst
+	}
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	for id := range t.byUser[user] {
+		dst = append(dst, t.phones[id])
+	}
+	return dst
 }
 
 // Len returns the number of phones in the table.
@@ -191,6 +224,43 @@ func clonePeer(v *PeerView) PeerView {
 	c.ProtocolDown = cloneDown(v.ProtocolDown)
 	c.Endpoints = slices.Clone(v.Endpoints)
 	return c
+}
+
+// PeerAt returns the view of the peer that announces addr (host:port) as
+// one of its endpoints for protocol ("sip", "h323"), so that a plugin can
+// tell the requests of a peer site from those of phones. It looks at every
+// peer: a federation has few.
+func (t *Table) PeerAt(protocol, addr string) (PeerView, bool) {
+	if addr == "" {
+		return PeerView{}, false
+	}
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	for _, v := range t.peers {
+		for _, ep := range v.Endpoints {
+			p, rest, ok := strings.Cut(ep, ":")
+			if !ok || p != protocol {
+				continue
+			}
+			if _, a, ok := strings.Cut(rest, "://"); ok && a == addr {
+				return clonePeer(v), true
+			}
+		}
+	}
+	return PeerView{}, false
+}
+
+// BackupPeer returns the view of this site's own backup (the peer with
+// BacksUpSelf), if it is linked.
+func (t *Table) BackupPeer() (PeerView, bool) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	for _, v := range t.peers {
+		if v.BacksUpSelf {
+			return clonePeer(v), true
+		}
+	}
+	return PeerView{}, false
 }
 
 func cloneDown(m map[federationv1.Protocol]bool) map[federationv1.Protocol]bool {

@@ -3,6 +3,8 @@ package admission
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -466,5 +468,88 @@ func TestTablePeers(t *testing.T) {
 	tb.RemovePeer("rome")
 	if got := tb.Peers(); len(got) != 1 || got[0].Site != "paris" {
 		t.Fatalf("after RemovePeer: %v", got)
+	}
+}
+
+// TestTablePhonesServing: the extension index follows puts, hot desking,
+// removals and home resets.
+func TestTablePhonesServing(t *testing.T) {
+	tb := newTestTable(t)
+	ids := func(user string) string {
+		var out []string
+		for _, p := range tb.PhonesServing(nil, user) {
+			out = append(out, p.ID)
+		}
+		slices.Sort(out)
+		return strings.Join(out, ",")
+	}
+	steps := []struct {
+		name string
+		do   func()
+		user string
+		want string
+	}{
+		{"base user", func() {}, "201", "201"},
+		{"phone of another home", func() {}, "301", "301"},
+		{"unknown extension", func() {}, "999", ""},
+		{"empty extension", func() {}, "", ""},
+		{"second phone of 201", func() { mustPut(t, tb, PhoneEntry{ID: "201b", User: "201", Home: "london"}) }, "201", "201,201b"},
+		{"hot desk 205 on 202", func() { mustPut(t, tb, PhoneEntry{ID: "202", User: "202", Home: "london", HotDeskUser: "205"}) }, "205", "202"},
+		{"202 no longer serves its base user", func() {}, "202", ""},
+		{"hot desk ends", func() { mustPut(t, tb, PhoneEntry{ID: "202", User: "202", Home: "london"}) }, "205", ""},
+		{"back to the base user", func() {}, "202", "202"},
+		{"removed", func() { tb.RemovePhone("201b") }, "201", "201"},
+		{"reset paris", func() { _ = tb.ResetHome("paris", []PhoneEntry{{ID: "302", User: "302"}}) }, "301", ""},
+		{"reset paris adds", func() {}, "302", "302"},
+	}
+	for _, s := range steps {
+		s.do()
+		if got := ids(s.user); got != s.want {
+			t.Fatalf("%s: PhonesServing(%q) = %q, want %q", s.name, s.user, got, s.want)
+		}
+	}
+}
+
+func mustPut(t *testing.T, tb *Table, p PhoneEntry) {
+	t.Helper()
+	if err := tb.PutPhone(p); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestTablePeerAt(t *testing.T) {
+	tb := newTestTable(t)
+	if err := tb.SetPeer(PeerView{Site: "paris", BackedUp: true, State: StateNormal,
+		Endpoints: []string{"h323:udp://127.0.0.2:1719", "sip:udp://127.0.0.2:5060", "sip:tcp://127.0.0.2:5061"}}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		proto, addr, want string
+	}{
+		{"sip", "127.0.0.2:5060", "paris"},
+		{"sip", "127.0.0.2:5061", "paris"},
+		{"sip", "127.0.0.2:1719", ""},
+		{"h323", "127.0.0.2:1719", "paris"},
+		{"sip", "127.0.0.3:5060", ""},
+		{"sip", "", ""},
+	}
+	for _, tt := range tests {
+		v, ok := tb.PeerAt(tt.proto, tt.addr)
+		if got := v.Site; got != tt.want || ok != (tt.want != "") {
+			t.Errorf("PeerAt(%s, %s) = %q, %v; want %q", tt.proto, tt.addr, got, ok, tt.want)
+		}
+	}
+}
+
+func TestTableBackupPeer(t *testing.T) {
+	tb := newTestTable(t)
+	if _, ok := tb.BackupPeer(); ok {
+		t.Fatal("a backup without any peer backing this site up")
+	}
+	if err := tb.SetPeer(PeerView{Site: "paris", BackedUp: true, State: StateNormal, BacksUpSelf: true}); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := tb.BackupPeer(); !ok || v.Site != "paris" {
+		t.Fatalf("BackupPeer = %q, %v; want paris", v.Site, ok)
 	}
 }

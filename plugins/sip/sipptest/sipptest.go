@@ -19,9 +19,15 @@
 //	unregister                   as register, Expires: 0, same Contact as register
 //	unregister-all               as register, Expires: 0, Contact: *
 //	options                      OPTIONS → 200 (no injection file needed)
+//	call                         a call through a proxy: INVITE → 407 → ACK → INVITE+digest
+//	                             → 200 → ACK (route set) → pause (-d ms) → BYE → 200;
+//	                             register first on the same port (LocalPort)
+//	uas                          a callee (no injection file needed): INVITE → 180, 200 → ACK
+//	                             → BYE → 200; register first on the same port (LocalPort)
 //
 // Keys (-key; Run fills the defaults): expires (3600), domain (the host of
 // Run.Server; the host part of From/To), user_agent ("rally-sipptest"),
+// callee (the extension call calls),
 // stale_wait_ms (2000).
 package sipptest
 
@@ -82,6 +88,7 @@ var defaultKeys = map[string]string{
 	"expires":       "3600",
 	"user_agent":    "rally-sipptest",
 	"stale_wait_ms": "2000",
+	"callee":        "callee",
 }
 
 // Run is one sipp invocation.

@@ -656,8 +656,8 @@ func TestErrors(t *testing.T) {
 }
 
 func TestScenariosEmbedded(t *testing.T) {
-	want := []string{"options", "register", "register-refused", "register-refused-after-auth", "register-stale",
-		"register-wrong-password", "unregister", "unregister-all"}
+	want := []string{"call", "options", "register", "register-refused", "register-refused-after-auth", "register-stale",
+		"register-wrong-password", "uas", "unregister", "unregister-all"}
 	got := Scenarios()
 	if strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("Scenarios() = %v, want %v", got, want)

@@ -1,0 +1,308 @@
+package sipplugin
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+)
+
+// The proxy on TCP. TCP is served by sipgo (transport and transactions):
+// its handlers hand the requests to the same proxy as the UDP path, with
+// the sipgo server transaction as the upstream. Requests go on from the
+// proxy's UDP socket (the first UDP listener) to UDP phones and peers,
+// and on a TCP connection of sipgo's to phones registered over TCP.
+
+// tcpUpstream answers a request received over TCP through its sipgo
+// server transaction. done is closed by the final response: sipgo ends a
+// transaction on a reliable transport when its handler returns, so the
+// handler waits for it.
+type tcpUpstream struct {
+	tx   sip.ServerTransaction
+	out  tcpSender
+	once sync.Once
+	done chan struct{}
+}
+
+func (u *tcpUpstream) send(res *sip.Response) []byte {
+	u.out.do(func() {
+		_ = u.tx.Respond(res) // fails once sipgo answered a CANCEL with 487: nothing to do
+		if res.StatusCode >= 200 {
+			u.once.Do(func() { close(u.done) })
+		}
+	})
+	return nil
+}
+
+// tcpSender writes the messages of one transaction to TCP in order, off
+// the proxy's lock (which its callers hold): a peer that stops reading
+// blocks its own writes, not the proxy. A goroutine runs while messages
+// wait.
+type tcpSender struct {
+	mu      sync.Mutex
+	queue   []func()
+	running bool
+}
+
+func (s *tcpSender) do(f func()) {
+	s.mu.Lock()
+	s.queue = append(s.queue, f)
+	if s.running {
+		s.mu.Unlock()
+		return
+	}
+	s.running = true
+	s.mu.Unlock()
+	go func() {
+		for {
+			s.mu.Lock()
+			if len(s.queue) == 0 {
+				s.running = false
+				s.mu.Unlock()
+				return
+			}
+			f := s.queue[0]
+			s.queue[0] = nil
+			s.queue = s.queue[1:]
+			s.mu.Unlock()
+			f()
+		}
+	}()
+}
+func (u *tcpUpstream) resend([]byte)  {}
+func (u *tcpUpstream) reliable() bool { return true }
+
+// noUpstream is the upstream of an ACK, which is never answered.
+type noUpstream struct{}
+
+func (noUpstream) send(*sip.Response) []byte { return nil }
+func (noUpstream) resend([]byte)             {}
+func (noUpstream) reliable() bool            { return true }
+
+// serveTCP registers the proxy's handlers on the sipgo server (TCP); the
+// registrar keeps REGISTER.
+func (p *proxy) serveTCP(srv *sipgo.Server) {
+	for _, m := range []sip.RequestMethod{sip.INVITE, sip.ACK, sip.BYE, sip.CANCEL, sip.OPTIONS, sip.MESSAGE,
+		sip.INFO, sip.UPDATE, sip.PRACK, sip.NOTIFY, sip.REFER, sip.SUBSCRIBE, sip.PUBLISH} {
+		srv.OnRequest(m, p.onTCP)
+	}
+}
+
+// tcpWaitMax bounds how long a TCP handler waits for the final response
+// (every transaction of the proxy ends well before: Timer C and B).
+const tcpWaitMax = ringTimeout + 2*timer64T1
+
+func (p *proxy) onTCP(req *sip.Request, tx sip.ServerTransaction) {
+	defer func() {
+		if r := recover(); r != nil {
+			p.in.counters.panics.Add(1)
+			p.log.Warn("SIP proxy TCP handler recovered", "panic", r)
+		}
+	}()
+	src, _ := netip.ParseAddrPort(req.Source())
+	var out *udpServer
+	if len(p.in.udp) > 0 {
+		out = p.in.udp[0]
+	}
+	if req.Via() == nil {
+		p.in.counters.malformed.Add(1)
+		return
+	}
+	p.tcpContacts.note(req)
+	if req.Method == sip.ACK || tx == nil {
+		p.request(req, noUpstream{}, out, src, time.Now())
+		return
+	}
+	up := &tcpUpstream{tx: tx, done: make(chan struct{})}
+	if req.Method == sip.INVITE {
+		// sipgo answers a matching CANCEL itself (200, then 487 to the
+		// INVITE): the proxy cancels the branches. On a goroutine: sipgo
+		// calls this inside its transaction's state machine, and the proxy
+		// answers that transaction under its own lock.
+		key := serverKey(req, sip.INVITE)
+		tx.OnCancel(func(*sip.Request) { go p.cancelKey(key) })
+	}
+	p.request(req, up, out, src, time.Now())
+	t := time.NewTimer(tcpWaitMax)
+	defer t.Stop()
+	select {
+	case <-up.done:
+	case <-tx.Done():
+	case <-t.C:
+	}
+}
+
+// cancelKey cancels the pending branches of the INVITE server transaction
+// key (a CANCEL sipgo matched and answered).
+func (p *proxy) cancelKey(key string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st := p.servers[key]
+	if st == nil || st.final != 0 || st.cancelled {
+		return
+	}
+	p.c.cancelled.Add(1)
+	st.cancelled = true
+	for _, ct := range st.branches {
+		if ct.final == 0 {
+			p.cancelBranchLocked(ct)
+		}
+	}
+}
+
+// ---- TCP downstream: phones registered over TCP ------------------------------
+
+// tcpLocal is a TCP listener's address (an unspecified IP replaced by the
+// loopback address, as for UDP).
+func tcpLocal(l net.Listener) netip.AddrPort {
+	ap := l.Addr().(*net.TCPAddr).AddrPort()
+	ip := ap.Addr().Unmap()
+	if ip.IsUnspecified() {
+		ip = netip.AddrFrom4([4]byte{127, 0, 0, 1})
+	}
+	return netip.AddrPortFrom(ip, ap.Port())
+}
+
+// tcpSelfURI is this proxy's URI on TCP, for Record-Route.
+func tcpSelfURI(ap netip.AddrPort) sip.Uri {
+	return sip.Uri{Scheme: "sip", Host: ap.Addr().String(), Port: int(ap.Port()),
+		UriParams: sip.HeaderParams{{K: "transport", V: "tcp"}, {K: "lr"}}}
+}
+
+// tcpDown sends a client transaction's requests on a TCP connection of
+// sipgo's transport; the responses come back through sipgo's transaction
+// layer, which matches none of its own and hands them to the proxy
+// (tcpResponse).
+type tcpDown struct {
+	p     *proxy
+	conn  sip.Connection
+	local netip.AddrPort
+	out   *tcpSender // shared by a branch's INVITE, ACK and CANCEL
+}
+
+func (d tcpDown) send(msg sip.Message, _ []byte) {
+	d.out.do(func() {
+		if err := d.conn.WriteMsg(msg); err != nil {
+			d.p.in.counters.writeErrors.Add(1)
+		}
+	})
+}
+func (d tcpDown) reliable() bool { return true }
+func (d tcpDown) via(branch string) *sip.ViaHeader {
+	return &sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: "TCP",
+		Host: d.local.Addr().String(), Port: int(d.local.Port()), Params: sip.HeaderParams{{K: "branch", V: branch}}}
+}
+func (d tcpDown) self() sip.Uri { return tcpSelfURI(d.local) }
+
+// tcpDialTimeout bounds dialling a phone's TCP contact.
+const tcpDialTimeout = 2 * time.Second
+
+// tcpDownstream returns a TCP connection to a phone: the connection its
+// registration came on (dst) while it is open, else one dialled to alt
+// (its contact), reused for later requests. nil without a TCP listener or
+// when the dial fails.
+func (p *proxy) tcpDownstream(dst, alt netip.AddrPort) downstream {
+	if len(p.in.tcp) == 0 || p.in.srv == nil {
+		return nil
+	}
+	local := tcpLocal(p.in.tcp[0])
+	tl := p.in.srv.TransportLayer()
+	if c, err := tl.GetConnection("tcp", dst.String()); err == nil && c != nil {
+		return tcpDown{p: p, conn: c, local: local, out: &tcpSender{}}
+	}
+	if !alt.IsValid() {
+		return nil
+	}
+	// A phone that named alt as its contact on a connection of its own
+	// (it need not listen: RFC 5626).
+	if src, ok := p.tcpContacts.get(alt); ok {
+		if c, err := tl.GetConnection("tcp", src.String()); err == nil && c != nil {
+			return tcpDown{p: p, conn: c, local: local, out: &tcpSender{}}
+		}
+	}
+	// sipgo dials for a request: a stand-in one names the destination.
+	req := sip.NewRequest(sip.OPTIONS, sip.Uri{Scheme: "sip", Host: alt.Addr().String(), Port: int(alt.Port())})
+	req.SetTransport("TCP")
+	req.SetDestination(alt.String())
+	req.AppendHeader(tcpDown{local: local}.via("z9hG4bK-dial"))
+	ctx, cancel := context.WithTimeout(context.Background(), tcpDialTimeout)
+	defer cancel()
+	c, err := tl.ClientRequestConnection(ctx, req)
+	if err != nil {
+		p.log.Debug("no TCP connection to a phone", "contact", alt.String(), "error", err)
+		return nil
+	}
+	return tcpDown{p: p, conn: c, local: local, out: &tcpSender{}}
+}
+
+// tcpResponse is sipgo's handler of the responses no transaction of its
+// own matched: those to the proxy's requests over TCP.
+func (p *proxy) tcpResponse(res *sip.Response) {
+	defer func() {
+		if r := recover(); r != nil {
+			p.in.counters.panics.Add(1)
+			p.log.Warn("SIP proxy TCP response handler recovered", "panic", r)
+		}
+	}()
+	if res.Via() == nil || res.CSeq() == nil {
+		p.in.counters.malformed.Add(1)
+		return
+	}
+	p.tcpContacts.note(res)
+	var s *udpServer
+	if len(p.in.udp) > 0 {
+		s = p.in.udp[0]
+	}
+	p.response(s, res, time.Now())
+}
+
+// uaOption routes to the proxy the responses sipgo's transaction layer
+// matches to none of its transactions (plugin.go passes it to NewUA).
+func (p *proxy) uaOption() sipgo.UserAgentOption {
+	return sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerUnhandledResponseHandler(p.tcpResponse))
+}
+
+// tcpContactsMax bounds the contacts remembered (tcpContacts); beyond it
+// they are forgotten all at once.
+const tcpContactsMax = 10_000
+
+// tcpContacts remembers, for each contact address seen in a message that
+// came over TCP, the connection it came on (its remote address), so that
+// a request within the dialog reaches a phone that does not listen for
+// connections on its contact.
+type tcpContacts struct {
+	mu sync.Mutex
+	m  map[netip.AddrPort]netip.AddrPort
+}
+
+func (t *tcpContacts) note(msg interface {
+	Contact() *sip.ContactHeader
+	Source() string
+}) {
+	c := msg.Contact()
+	if c == nil {
+		return
+	}
+	contact, ok := uriAddr(c.Address)
+	src, err := netip.ParseAddrPort(msg.Source())
+	if !ok || err != nil || contact == src {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.m == nil || len(t.m) >= tcpContactsMax {
+		t.m = make(map[netip.AddrPort]netip.AddrPort)
+	}
+	t.m[contact] = src
+}
+
+func (t *tcpContacts) get(contact netip.AddrPort) (netip.AddrPort, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	src, ok := t.m[contact]
+	return src, ok
+}
