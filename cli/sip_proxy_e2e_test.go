@@ -129,6 +129,7 @@ func TestSIPProxyCrossSite(t *testing.T) {
 	withDirectory(t, paris, parisDirectory)
 	londonSIP := withSIP(t, london, "127.0.0.1")
 	parisSIP := withSIP(t, paris, "127.0.0.2")
+	londonMetrics := withMetrics(t, london, "127.0.0.1")
 	serveSite(t, paris.cfg)
 	serveSite(t, london.cfg)
 	lc, pc := adminOf(t, london), adminOf(t, paris)
@@ -186,6 +187,14 @@ func TestSIPProxyCrossSite(t *testing.T) {
 		}
 	}
 	waitFor(t, 5*time.Second, "both phones idle after the BYE", func() bool { return !busyAt(lc, "201") && !busyAt(pc, "301") })
+	// london's proxy counted the INVITE it routed to paris, and the
+	// INVITE, ACK and BYE it forwarded.
+	if v := scrape(t, londonMetrics, `rally_plugin_sip_proxy_routed_to_peer_site_total{plugin="sip"}`); v != 1 {
+		t.Errorf("london routed %v requests to paris, want 1 (the INVITE)", v)
+	}
+	if v := scrape(t, londonMetrics, `rally_plugin_sip_proxy_forwarded_total{plugin="sip"}`); v < 3 {
+		t.Errorf("london forwarded %v requests, want at least 3", v)
+	}
 }
 
 // TestSIPProxyGracefulFailback: london (graceful failback) dies; its phones

@@ -54,6 +54,29 @@ func (p *Plugin) Metrics(context.Context) ([]sdk.Metric, error) {
 		counter("sip_not_implemented_total", "Requests answered 501 Not Implemented.", c.notImplemented.Load()),
 		counter("sip_write_errors_total", "Responses that could not be sent.", c.writeErrors.Load()),
 	}
+	if pc := in.proxy; pc != nil {
+		const (
+			answers = "sip_proxy_answers_total"
+			ansHelp = "Requests the proxy answered itself, by status."
+		)
+		pcs := &pc.c
+		out = append(out,
+			counter("sip_proxy_forwarded_total", "Requests the proxy forwarded (one per branch), in dialog or not.", pcs.proxied.Load()),
+			counter("sip_proxy_routed_to_peer_site_total", "Requests routed to a peer site's SIP endpoint (the callee is registered there).", pcs.toPeer.Load()),
+			counter("sip_proxy_responses_relayed_total", "Responses the proxy relayed upstream.", pcs.relayed.Load()),
+			counter(answers, ansHelp, pcs.notFound.Load(), "status", "404"),
+			counter(answers, ansHelp, pcs.unavailable.Load(), "status", "480"),
+			counter(answers, ansHelp, pcs.challenged.Load(), "status", "407"),
+			counter(answers, ansHelp, pcs.authFailed.Load(), "status", "403"),
+			counter(answers, ansHelp, pcs.tooManyHops.Load(), "status", "483"),
+			counter(answers, ansHelp, pcs.timeouts.Load(), "status", "408"),
+			counter(answers, ansHelp, pcs.noTransaction.Load(), "status", "481"),
+			counter(answers, ansHelp, pcs.overload.Load(), "status", "503"),
+			counter("sip_proxy_cancels_total", "CANCELs matched to their INVITE.", pcs.cancelled.Load()),
+			counter("sip_proxy_retransmissions_absorbed_total", "Retransmitted requests answered from their transaction.", pcs.absorbed.Load()),
+			counter(dropped, dropHelp, pcs.stray.Load(), "reason", "stray"),
+		)
+	}
 	aors, bindings := in.reg.Count()
 	out = append(out,
 		sdk.Metric{Name: "sip_bindings", Help: "Contact bindings held by the registrar.", Gauge: true, Value: float64(bindings)},
