@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -729,5 +731,42 @@ func TestViewRetriesWatch(t *testing.T) {
 	}
 	if d := view.Table().Decide("201", sip, false); d.Outcome != admission.Home {
 		t.Fatalf("Decide(201) = %+v", d)
+	}
+}
+
+// TestViewOnPhone: the view tells its owner of every phone a change puts
+// or removes, with its home, after the table has it.
+func TestViewOnPhone(t *testing.T) {
+	f := &fakePlugin{}
+	p, _, _ := connect(t, f, false)
+	h := newFakeHost("h")
+	if _, err := p.Configure(t.Context(), sdk.Config{Site: "london"}, h); err != nil {
+		t.Fatal(err)
+	}
+	view := sdk.NewView("london")
+	var mu sync.Mutex
+	var seen []string
+	view.SetOnPhone(func(c sdk.PhoneChanged) {
+		if _, ok := view.Table().Phone(c.ID); !ok && !strings.HasPrefix(c.ID, "gone") {
+			t.Errorf("told of %s before the table has it", c.ID)
+		}
+		mu.Lock()
+		seen = append(seen, c.ID+"@"+c.Home)
+		mu.Unlock()
+	})
+	go func() { _ = view.Run(t.Context(), f.lastHost(t)) }()
+	feed := h.feed()
+	feed <- sdk.ViewUpdate{Snapshot: &sdk.ViewSnapshot{Site: "london", Phones: []admission.PhoneEntry{{ID: "gone-301", Home: "paris"}}}}
+	feed <- sdk.ViewUpdate{Change: &sdk.ViewChange{PutPhone: &admission.PhoneEntry{ID: "201", Home: "london"}}}
+	feed <- sdk.ViewUpdate{Change: &sdk.ViewChange{RemovePhone: "gone-301"}}
+	eventually(t, "two phone changes", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(seen) == 2
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if got := strings.Join(seen, " "); got != "201@london gone-301@paris" {
+		t.Fatalf("told of %q, want the put and the removal (the snapshot's phones are not changes)", got)
 	}
 }

@@ -39,6 +39,8 @@ type View struct {
 
 	mu     sync.Mutex
 	logger *slog.Logger
+	// onPhone is told of each phone a change put or removed (SetOnPhone).
+	onPhone func(PhoneChanged)
 	// homes and peers are what the table holds from the stream, so that a
 	// snapshot can drop what it no longer lists.
 	homes map[string]struct{}
@@ -62,6 +64,22 @@ func (v *View) SetLogger(l *slog.Logger) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.logger = l
+}
+
+// PhoneChanged names a phone a view change put or removed, with the home
+// it belongs to (for a removal, the home it had, "" if unknown).
+type PhoneChanged struct {
+	ID, Home string
+}
+
+// SetOnPhone sets a function told of every phone a change puts or
+// removes (not of those a snapshot replaces), after the table has it: a
+// plugin that caches something per phone, such as credentials, drops it
+// there. It must not block. Call it before Run.
+func (v *View) SetOnPhone(f func(PhoneChanged)) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.onPhone = f
 }
 
 // Table returns the admission table the view keeps current. It is the
@@ -200,8 +218,15 @@ func (v *View) applyChange(c *ViewChange) {
 			return
 		}
 		v.homes[c.PutPhone.Home] = struct{}{}
+		if v.onPhone != nil {
+			v.onPhone(PhoneChanged{ID: c.PutPhone.ID, Home: c.PutPhone.Home})
+		}
 	case c.RemovePhone != "":
+		old, _ := v.table.Phone(c.RemovePhone)
 		v.table.RemovePhone(c.RemovePhone)
+		if v.onPhone != nil {
+			v.onPhone(PhoneChanged{ID: c.RemovePhone, Home: old.Home})
+		}
 	case c.PutPeer != nil:
 		if err := v.table.SetPeer(*c.PutPeer); err != nil {
 			v.logger.Warn("admission view: change skipped", "error", err)

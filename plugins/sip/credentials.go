@@ -50,10 +50,12 @@ type ha1Entry struct {
 
 // credentialsTTL is how long a cached entry is used; credentialsReload how
 // often the bulk loads run again (well within the TTL, so that a phone of
-// a loaded home never waits for a look-up).
+// a loaded home never waits for a look-up). A changed phone record (a new
+// password) reaches the plugin at once as a view change, which drops its
+// entry (forgetPhone); the TTL is only a backstop.
 const (
-	credentialsTTL    = time.Minute
-	credentialsReload = 20 * time.Second
+	credentialsTTL    = 10 * time.Minute
+	credentialsReload = 5 * time.Minute
 )
 
 func newCredentials(host sdk.Host) *credentials {
@@ -97,6 +99,18 @@ func (c *credentials) forget(home, phoneID string) {
 	sh := c.shard(phoneID)
 	sh.mu.Lock()
 	delete(sh.m, credKey{home, phoneID})
+	sh.mu.Unlock()
+}
+
+// forgetPhone drops every entry of the phone (a view change put or
+// removed it: its password may have changed).
+func (c *credentials) forgetPhone(ch sdk.PhoneChanged) {
+	sh := c.shard(ch.ID)
+	sh.mu.Lock()
+	delete(sh.m, credKey{"", ch.ID})
+	if ch.Home != "" {
+		delete(sh.m, credKey{ch.Home, ch.ID})
+	}
 	sh.mu.Unlock()
 }
 

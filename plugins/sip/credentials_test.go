@@ -83,3 +83,29 @@ func TestCredentialsLoadedInBulk(t *testing.T) {
 		t.Fatalf("credentials of rome loaded on %v; only a failover loads", listed())
 	}
 }
+
+// TestCredentialsForgetPhone: a view change of a phone (its record changed:
+// perhaps its password) drops its cached credentials, for this site's
+// phones and for a guest's home alike; the others stay.
+func TestCredentialsForgetPhone(t *testing.T) {
+	now := time.Now()
+	c := newCredentials(&udpTestHost{})
+	if n, err := c.load(t.Context(), "", now); err != nil || n != len(udpTestPhones) {
+		t.Fatalf("load = %d, %v", n, err)
+	}
+	sh := c.shard("9001")
+	sh.mu.Lock()
+	sh.m[credKey{"paris", "9001"}] = ha1Entry{md5: "x", fetched: now}
+	sh.mu.Unlock()
+
+	c.forgetPhone(sdk.PhoneChanged{ID: "2001", Home: udpTestSite})
+	c.forgetPhone(sdk.PhoneChanged{ID: "9001", Home: "paris"})
+	for _, tt := range []struct {
+		home, id string
+		cached   bool
+	}{{"", "2001", false}, {"", "2002", true}, {"paris", "9001", false}} {
+		if _, _, ok := c.get(tt.home, tt.id, now); ok != tt.cached {
+			t.Errorf("get(%q, %s) cached = %v, want %v", tt.home, tt.id, ok, tt.cached)
+		}
+	}
+}

@@ -48,7 +48,10 @@
 // and CSeq) and sent again, byte for byte, for a retransmission — neither
 // the digest check (it would be a replay) nor the registrar (an
 // out-of-order CSeq) runs twice — and a copy that arrives while the request
-// is still being processed is dropped (its client retransmits).
+// is still being processed is dropped (its client retransmits). Challenges
+// (401) are the exception: they are sent statelessly (RFC 3261 §8.2.7), so
+// a retransmitted request is challenged again with a fresh nonce, and a
+// registration costs the cache one response, not two.
 //
 // How long responses are kept is a trade-off between Timer J and memory.
 // They are kept for Timer J (32 s), in generations of one second dropped

@@ -174,6 +174,7 @@ func start(log *slog.Logger, cfg sdk.Config, conf Config, eps []Endpoint, host s
 		cancel:   cancel,
 	}
 	in.view.SetLogger(log)
+	in.view.SetOnPhone(in.creds.forgetPhone)
 	in.proxy = newProxy(in)
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent("rally"), sipgo.WithUserAgentHostname(cfg.SIPDomain), in.proxy.uaOption())
 	if err != nil {

@@ -246,7 +246,14 @@ func (w *udpWorker) answer(req *sip.Request, key txKey, dst netip.AddrPort, now 
 		res.StringWrite(&w.out)
 	}
 	b := w.out.b
-	s.cache.finish(key, b, now) // copies b
+	if res != nil && res.StatusCode == 401 {
+		// Challenges are stateless (RFC 3261 §8.2.7): a retransmission is
+		// challenged again, with a nonce as good as the first. Keeping
+		// them would double the cache a registration costs.
+		s.cache.abort(key)
+	} else {
+		s.cache.finish(key, b, now) // copies b
+	}
 	finished = true
 	if len(b) > 0 {
 		w.write(b, dst)

@@ -351,9 +351,11 @@ func TestUDPRegisterSipgoClient(t *testing.T) {
 	}
 }
 
-// TestUDPRetransmission sends each request of a registration twice, the
-// same bytes: the copy gets the same response again, and the registrar and
-// the digest check (a replay would be refused) run once.
+// TestUDPRetransmission sends each request of a registration several
+// times, the same bytes. The challenge is stateless: a copy of the first
+// REGISTER is challenged again. The authenticated REGISTER's copies get
+// the same 200 again, byte for byte, and the registrar and the digest
+// check (a replay would be refused) run once.
 func TestUDPRetransmission(t *testing.T) {
 	in, _, addr := startUDPTest(t)
 	p := newUDPPeer(t, addr)
@@ -363,8 +365,8 @@ func TestUDPRetransmission(t *testing.T) {
 	p.send(first)
 	b401 := p.recv(5 * time.Second)
 	p.send(first)
-	if again := p.recv(5 * time.Second); !bytes.Equal(again, b401) {
-		t.Fatalf("retransmitted REGISTER answered\n%q\nthen\n%q", b401, again)
+	if again := parseResponse(t, p.recv(5*time.Second)); again.StatusCode != 401 {
+		t.Fatalf("retransmitted first REGISTER answered %d, want a 401 again", again.StatusCode)
 	}
 	challenge := parseResponse(t, b401)
 	if challenge.StatusCode != 401 {
@@ -389,8 +391,8 @@ func TestUDPRetransmission(t *testing.T) {
 		}
 	}
 	c := &in.counters
-	if got := [4]uint64{c.registered.Load(), c.challenged.Load(), c.badAuth.Load(), c.retransmits.Load()}; got != [4]uint64{1, 1, 0, 3} {
-		t.Fatalf("registered, challenged, badAuth, retransmits = %v, want [1 1 0 3]", got)
+	if got := [4]uint64{c.registered.Load(), c.challenged.Load(), c.badAuth.Load(), c.retransmits.Load()}; got != [4]uint64{1, 2, 0, 2} {
+		t.Fatalf("registered, challenged, badAuth, retransmits = %v, want [1 2 0 2]", got)
 	}
 
 	// A new transaction (new branch and CSeq) with the same credentials is
