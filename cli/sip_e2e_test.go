@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"strconv"
@@ -237,5 +238,51 @@ func TestSIPPluginCrash(t *testing.T) {
 		t.Fatalf("after the crash rally phones lists %v (%v)", ph.GetRegistrations(), err)
 	}
 	// And the phone's own refresh goes on as before.
+	registerAt(t, alice, londonSIP, 200)
+}
+
+// TestSIPDeadPluginAtLiveHome (DESIGN §1.2): london's daemon lives but its
+// SIP plugin cannot serve (another process holds its port). Its heartbeats
+// say so; paris declares london down for SIP only — the link stays normal —
+// and admits london's SIP phone as a guest, so it is not stranded. When the
+// port is freed, london's plugin serves again (restarted with backoff) and
+// the guest is sent home.
+func TestSIPDeadPluginAtLiveHome(t *testing.T) {
+	if testing.Short() {
+		t.Skip("processes")
+	}
+	london, paris := writeSites(t, "automatic", false)
+	londonSIP := withSIP(t, london, "127.0.0.1")
+	parisSIP := withSIP(t, paris, "127.0.0.2")
+	squatter, err := net.ListenPacket("udp", londonSIP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer squatter.Close()
+	serveSite(t, paris.cfg)
+	serveSite(t, london.cfg)
+	lc, pc := adminOf(t, london), adminOf(t, paris)
+	waitFor(t, 15*time.Second, "linked and replicated, paris serving SIP", func() bool {
+		p := peerOf(pc, "london")
+		return p.GetState() == "normal" && p.GetHeldRecords() > 0 && sipServing(pc)
+	})
+	if sipServing(lc) {
+		t.Fatal("london's SIP plugin serves on a port another process holds")
+	}
+	alice, err := newDemoPhone("201", "201", "alice-secret", "voip.example", "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer alice.close()
+	if got := registerAt(t, alice, parisSIP, 200); !strings.Contains(got, "expires 60s") {
+		t.Errorf("registration at paris while london's SIP plugin is dead: %s (want a guest)", got)
+	}
+	if st := peerOf(pc, "london").GetState(); st != "normal" {
+		t.Errorf("paris sees london %s; only its SIP is down", st)
+	}
+
+	squatter.Close()
+	waitFor(t, 30*time.Second, "london's SIP plugin serving again", func() bool { return sipServing(lc) })
+	registerAt(t, alice, parisSIP, 503)
 	registerAt(t, alice, londonSIP, 200)
 }

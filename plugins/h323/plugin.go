@@ -155,7 +155,9 @@ type instance struct {
 func start(log *slog.Logger, cfg sdk.Config, conf Config, addr netip.AddrPort, host sdk.Host) (*instance, error) {
 	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(addr))
 	if err != nil {
-		return nil, fmt.Errorf("%w: plugins.h323.listen: %s: %w", sdk.ErrInvalidConfig, addr, err)
+		// Not an invalid config: the port may be freed, the address come
+		// up; the host starts the plugin again with backoff.
+		return nil, fmt.Errorf("plugins.h323.listen: %s: %w", addr, err)
 	}
 	_ = conn.SetReadBuffer(udpReadBuffer)
 	ctx, cancel := context.WithCancel(context.Background())

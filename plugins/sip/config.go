@@ -154,3 +154,11 @@ func parseConfig(data []byte) (Config, []Endpoint, error) {
 	}
 	return c, eps, nil
 }
+
+// listenError is the error of a listener that could not be opened. It
+// names the key but is not an invalid config: a port another process
+// holds, or an address not up yet, can clear, so the host starts the
+// plugin again with backoff instead of giving up on it.
+func listenError(ep Endpoint, err error) error {
+	return fmt.Errorf("plugins.sip.listen: %s: %w", ep, err)
+}

@@ -199,7 +199,7 @@ func start(log *slog.Logger, cfg sdk.Config, conf Config, eps []Endpoint, host s
 			pc, err := net.ListenPacket("udp", ep.Addr)
 			if err != nil {
 				in.stop()
-				return nil, fmt.Errorf("%w: plugins.sip.listen: %s: %w", sdk.ErrInvalidConfig, ep, err)
+				return nil, listenError(ep, err)
 			}
 			uc := pc.(*net.UDPConn) // what ListenPacket("udp") returns
 			_ = uc.SetReadBuffer(udpReadBuffer)
@@ -211,7 +211,7 @@ func start(log *slog.Logger, cfg sdk.Config, conf Config, eps []Endpoint, host s
 			l, err := net.Listen("tcp", ep.Addr)
 			if err != nil {
 				in.stop()
-				return nil, fmt.Errorf("%w: plugins.sip.listen: %s: %w", sdk.ErrInvalidConfig, ep, err)
+				return nil, listenError(ep, err)
 			}
 			in.tcp = append(in.tcp, l)
 			in.endpoints = append(in.endpoints, Endpoint{Transport: "tcp", Addr: l.Addr().String()})

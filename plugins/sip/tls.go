@@ -24,7 +24,7 @@ func listenTLS(cfg sdk.Config, ep Endpoint) (net.Listener, error) {
 	}
 	l, err := net.Listen("tcp", ep.Addr)
 	if err != nil {
-		return nil, fmt.Errorf("%w: plugins.sip.listen: %s: %w", sdk.ErrInvalidConfig, ep, err)
+		return nil, listenError(ep, err)
 	}
 	return tls.NewListener(l, &tls.Config{
 		Certificates: []tls.Certificate{pair},
