@@ -402,3 +402,119 @@ func TestProxyTLSDial(t *testing.T) {
 		})
 	}
 }
+
+// TestProxyTransportChoice: how a branch's transport and address are
+// chosen from a binding (contact, registration transport, source) and,
+// within a dialog, from the Route or Request-URI and the last Route of
+// the proxy's popped.
+func TestProxyTransportChoice(t *testing.T) {
+	bindings := []struct {
+		name, contact, transport, source string
+		ok                               bool
+		wantTp, wantDst, wantAlt         string
+	}{
+		{"udp", "sip:201@127.0.0.1:5070", "udp", "127.0.0.1:40000", true, "", "127.0.0.1:40000", "127.0.0.1:5070"},
+		{"tcp contact", "sip:201@127.0.0.1:5070;transport=tcp", "tcp", "127.0.0.1:40000", true, "tcp", "127.0.0.1:40000", "127.0.0.1:5070"},
+		{"tls contact", "sip:201@127.0.0.1:5071;transport=tls", "tls", "127.0.0.1:40000", true, "tls", "127.0.0.1:40000", "127.0.0.1:5071"},
+		{"plain contact registered over tls", "sip:201@127.0.0.1", "tls", "127.0.0.1:40000", true, "tls", "127.0.0.1:40000", "127.0.0.1:5061"},
+		{"sips contact", "sips:201@127.0.0.1", "tls", "", true, "tls", "127.0.0.1:5061", "127.0.0.1:5061"},
+		{"tls contact registered over udp", "sip:201@127.0.0.1:5071;transport=TLS", "udp", "127.0.0.1:40000", true, "tls", "127.0.0.1:40000", "127.0.0.1:5071"},
+		{"sctp", "sip:201@127.0.0.1;transport=sctp", "sctp", "", false, "", "", ""},
+	}
+	for _, tt := range bindings {
+		t.Run("binding "+tt.name, func(t *testing.T) {
+			tg, ok := bindingTarget(tt.contact, tt.transport, tt.source)
+			if ok != tt.ok {
+				t.Fatalf("ok %v, want %v", ok, tt.ok)
+			}
+			if !ok {
+				return
+			}
+			if tg.transport != tt.wantTp || tg.dst.String() != tt.wantDst || tg.alt.String() != tt.wantAlt {
+				t.Fatalf("transport %q dst %s alt %s, want %q %s %s", tg.transport, tg.dst, tg.alt, tt.wantTp, tt.wantDst, tt.wantAlt)
+			}
+		})
+	}
+	hops := []struct {
+		name, uri, route, hopTp string
+		ok                      bool
+		wantTp, wantDst         string
+	}{
+		{"request-uri, udp side", "sip:201@127.0.0.1:5070", "", "", true, "", "127.0.0.1:5070"},
+		{"request-uri, tls side", "sip:201@127.0.0.1:9", "", "tls", true, "tls", "127.0.0.1:9"},
+		{"request-uri names its transport", "sip:201@127.0.0.1:9;transport=tcp", "", "tls", true, "tcp", "127.0.0.1:9"},
+		{"sips request-uri", "sips:201@127.0.0.1", "", "", true, "tls", "127.0.0.1:5061"},
+		{"next route decides", "sip:201@127.0.0.1:9", "<sip:127.0.0.2:5060;lr>", "tls", true, "", "127.0.0.2:5060"},
+		{"next route on tls", "sip:201@127.0.0.1:9", "<sip:127.0.0.2;transport=tls;lr>", "", true, "tls", "127.0.0.2:5061"},
+		{"unknown transport", "sip:201@127.0.0.1:9;transport=sctp", "", "", false, "", ""},
+	}
+	for _, tt := range hops {
+		t.Run("next hop "+tt.name, func(t *testing.T) {
+			var u sip.Uri
+			if err := sip.ParseUri(tt.uri, &u); err != nil {
+				t.Fatal(err)
+			}
+			req := sip.NewRequest(sip.BYE, u)
+			if tt.route != "" {
+				req.AppendHeader(sip.NewHeader("Route", tt.route))
+				req = reparse(t, req)
+			}
+			tg, ok := nextHop(req, tt.hopTp)
+			if ok != tt.ok {
+				t.Fatalf("ok %v, want %v", ok, tt.ok)
+			}
+			if ok && (tg.transport != tt.wantTp || tg.dst.String() != tt.wantDst) {
+				t.Fatalf("transport %q dst %s, want %q %s", tg.transport, tg.dst, tt.wantTp, tt.wantDst)
+			}
+		})
+	}
+}
+
+// reparse parses req's text again (its generic headers become typed).
+func reparse(t *testing.T, req *sip.Request) *sip.Request {
+	t.Helper()
+	m, err := sip.ParseMessage([]byte(req.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, ok := m.(*sip.Request)
+	if !ok {
+		t.Fatalf("not a request: %s", m)
+	}
+	return r
+}
+
+// TestProxyTLSToTLS: a call between two phones on TLS, each reached on its
+// own connection: one Record-Route (transport=tls), the caller's ACK and
+// BYE through it, busy then idle.
+func TestProxyTLSToTLS(t *testing.T) {
+	ca := newTestCA(t, "rally test root")
+	in, host, _, tlsAddr := startUDPTLSTest(t, ca)
+	callee := newTLSPhone(t, ca.pool(), tlsAddr, "2001", "201", "pw-2001",
+		sip.Uri{Scheme: "sip", User: "201", Host: "127.0.0.1", Port: 9, UriParams: sip.HeaderParams{{K: "transport", V: "tls"}}})
+	caller := newTLSPhone(t, ca.pool(), tlsAddr, "2002", "202", "pw-2002",
+		sip.Uri{Scheme: "sip", User: "202", Host: "127.0.0.1", Port: 19, UriParams: sip.HeaderParams{{K: "transport", V: "tls"}}})
+	callee.register()
+	caller.register()
+	inv, ok := caller.call("201", "tls-tls")
+	got := callee.request(sip.INVITE)
+	tlsSelf := "<sip:" + tlsAddr + ";transport=tls;lr>"
+	checkHop(t, got, "SIP/2.0/TLS "+tlsAddr, []string{tlsSelf})
+	waitFor(t, "both phones reported busy", func() bool {
+		a, _ := host.busy("2001")
+		b, _ := host.busy("2002")
+		return a && b
+	})
+	caller.inDialog(sip.ACK, ok.Contact().Address, []string{tlsSelf}, inv.From(), ok.To(), "tls-tls", 2)
+	checkHop(t, callee.request(sip.ACK), "SIP/2.0/TLS "+tlsAddr, nil)
+	res := caller.inDialog(sip.BYE, ok.Contact().Address, []string{tlsSelf}, inv.From(), ok.To(), "tls-tls", 3)
+	checkHop(t, callee.request(sip.BYE), "SIP/2.0/TLS "+tlsAddr, nil)
+	if r := <-res; r == nil || r.StatusCode != 200 {
+		t.Fatalf("the caller's BYE got %v, want a 200", r)
+	}
+	waitFor(t, "both phones reported idle", func() bool {
+		a, _ := host.busy("2001")
+		b, _ := host.busy("2002")
+		return !a && !b && in.proxy.calls.count() == 0
+	})
+}
