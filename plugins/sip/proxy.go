@@ -371,7 +371,7 @@ func (p *proxy) request(req *sip.Request, up upstream, out *udpServer, src netip
 	}
 	switch req.Method {
 	case sip.ACK:
-		p.ack(req, out)
+		p.ack(req, out, up.reliable())
 		return
 	case sip.CANCEL:
 		p.cancel(req, up)
@@ -1214,7 +1214,9 @@ func ackFor(req *sip.Request, res *sip.Response) *sip.Request {
 // ack handles an ACK: the ACK of a non-2xx final of this proxy's is
 // absorbed (it ends the INVITE server transaction, hop by hop); the ACK
 // of a 2xx is an in-dialog request, forwarded statelessly by its Route.
-func (p *proxy) ack(req *sip.Request, out *udpServer) {
+// Without mayWait (a UDP reader), an ACK to a TCP or TLS next hop is sent
+// from a goroutine of its own: a connection may have to be dialled.
+func (p *proxy) ack(req *sip.Request, out *udpServer, mayWait bool) {
 	key := serverKey(req, sip.INVITE)
 	p.mu.Lock()
 	st := p.servers[key]
@@ -1240,6 +1242,26 @@ func (p *proxy) ack(req *sip.Request, out *udpServer) {
 		p.c.stray.Add(1)
 		return
 	}
+	if tg.transport == "" || mayWait {
+		p.forwardACK(req, out, tg)
+		return
+	}
+	select {
+	case p.slow <- struct{}{}:
+	default:
+		p.c.overload.Add(1)
+		return
+	}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		defer func() { <-p.slow }()
+		p.forwardACK(req, out, tg)
+	}()
+}
+
+// forwardACK sends the ACK of a 2xx on to tg.
+func (p *proxy) forwardACK(req *sip.Request, out *udpServer, tg target) {
 	down := p.downstreamFor(out, tg)
 	if down == nil {
 		p.c.stray.Add(1)
