@@ -84,9 +84,9 @@
 // home or guest, found through the admission view's index of phones by the
 // extension they serve (admission.Table.PhonesServing; hot desking
 // included) — forked in parallel to all of them (at most 8; over UDP to
-// the address their REGISTER came from, or over TCP for a phone registered
-// over TCP: its registration's connection while it is open, else one
-// dialled to its contact). When none is registered here it goes to the SIP
+// the address their REGISTER came from, or over TCP or TLS for a phone
+// registered over TCP or TLS: its registration's connection while it is
+// open, else one dialled to its contact). When none is registered here it goes to the SIP
 // endpoint (UDP, from the site's hello: PeerView.Endpoint) of the site
 // where the user registers now: its home while the home serves SIP, the
 // home's backup during failover (480 when that is this site), and for a
@@ -101,13 +101,15 @@
 // puts in its Via and Record-Route.
 //
 // Dialogs. The proxy adds a Record-Route (its address on the callee's
-// transport, ;lr; two when the caller's transport differs, the callee's
-// side on top: RFC 5658) to every dialog-creating INVITE, so the ACK of a
-// 2xx, re-INVITEs and the BYE come back through it (through both sites'
-// proxies for a call between sites). A request within a dialog is
-// forwarded only if it carries this proxy's Route (popped; then to the
-// next Route, else to the Request-URI): one that does not is refused with
-// 403, an ACK dropped.
+// transport, ;lr, with transport=tcp or transport=tls on those; two when
+// the caller's transport differs, the callee's side on top: RFC 5658) to
+// every dialog-creating INVITE, so the ACK of a 2xx, re-INVITEs and the
+// BYE come back through it (through both sites' proxies for a call
+// between sites). A request within a dialog is forwarded only if it
+// carries this proxy's Route (popped; then to the next Route, else to the
+// Request-URI, over the transport that URI names, else over the transport
+// of the last Route popped: the proxy's side towards that hop): one that
+// does not is refused with 403, an ACK dropped.
 //
 // Transactions. Each request received is a server transaction, each
 // forwarded copy a client transaction (RFC 3261 §17), all under one mutex,
@@ -160,7 +162,26 @@
 // responses, which match no sipgo transaction, come to the proxy through
 // sipgo's handler of unmatched responses. TCP writes leave the proxy's
 // lock, in order per transaction, so a peer that stops reading blocks
-// only itself. Peer sites are reached over UDP. TLS is not proxied yet.
+// only itself. Peer sites are reached over UDP.
+//
+// TLS is proxied as TCP is, on sipgo's TLS transport (the listener with
+// the site's certificate, tls.go): requests from a phone on TLS are
+// answered on its connection, requests to a phone registered over TLS
+// (whatever its contact says; also a sips: or transport=tls contact) go on
+// the connection it registered or last sent its contact on, with the
+// proxy's Via (SIP/2.0/TLS and the TLS listener's address) and
+// Record-Route (;transport=tls). Only when that connection is gone does
+// the proxy dial the phone's contact over TLS, as a TLS client that
+// verifies the phone: its certificate must chain to the federation's root
+// CA and name the contact's address (dialTLSConfig). Phones rarely have
+// such a certificate, so in practice a TLS phone is reached while its
+// connection lasts — phones on TLS keep it open, refreshing their
+// registration on it (RFC 5626 keep-alives help them) — and one whose
+// connection dropped is unreachable (480) until it registers again. The
+// proxy never dials a phone without verifying it: an unverified TLS
+// connection is no better than TCP: whoever holds the contact's address
+// on the network would get the phone's calls. The proxy presents no client
+// certificate.
 //
 // Counters (proxyCounters): requests proxied and sent to peers, responses
 // relayed, 404, 480, 407 challenges, 403 refusals, 483, 408 timeouts,

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -146,7 +147,8 @@ type instance struct {
 	srv      *sipgo.Server
 	udp      []*udpServer   // the lean UDP path (udp.go); TCP is sipgo's
 	proxy    *proxy         // proxy.go
-	tcp      []net.Listener // TCP and TLS; closed by stop: sipgo's Close leaves them open
+	tcp      []net.Listener // closed by stop: sipgo's Close leaves them open
+	tls      []net.Listener // likewise
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	failed   atomic.Pointer[error]
@@ -176,7 +178,8 @@ func start(log *slog.Logger, cfg sdk.Config, conf Config, eps []Endpoint, host s
 	in.view.SetLogger(log)
 	in.view.SetOnPhone(in.creds.forgetPhone)
 	in.proxy = newProxy(in)
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent("rally"), sipgo.WithUserAgentHostname(cfg.SIPDomain), in.proxy.uaOption())
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent("rally"), sipgo.WithUserAgentHostname(cfg.SIPDomain), in.proxy.uaOption(),
+		sipgo.WithUserAgenTLSConfig(dialTLSConfig(cfg)))
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("sip: %w", err)
@@ -222,7 +225,7 @@ func start(log *slog.Logger, cfg sdk.Config, conf Config, eps []Endpoint, host s
 				in.stop()
 				return nil, err
 			}
-			in.tcp = append(in.tcp, l)
+			in.tls = append(in.tls, l)
 			in.endpoints = append(in.endpoints, Endpoint{Transport: "tls", Addr: l.Addr().String()})
 			serve = append(serve, func() error { return srv.ServeTLS(l) })
 		}
@@ -291,7 +294,7 @@ func (in *instance) stop() {
 	for _, us := range in.udp {
 		_ = us.close()
 	}
-	for _, l := range in.tcp {
+	for _, l := range slices.Concat(in.tcp, in.tls) {
 		_ = l.Close()
 	}
 	if in.srv != nil {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -145,6 +146,7 @@ type serverTx struct {
 	caller    string     // the authenticated phone, "" for a trusted peer or in-dialog
 	authed    bool       // caller checked (route may run twice: handOff)
 	routed    bool       // came with this proxy's Route (popped)
+	hopTp     string     // the transport of the last Route popped: the next hop's (RFC 5658)
 	out       *udpServer // the UDP socket it came on (or the proxy's first)
 	inSelf    sip.Uri    // this proxy as the caller's side sees it (Record-Route)
 	last      []byte     // the last response sent, for retransmitted requests
@@ -369,7 +371,7 @@ func (p *proxy) request(req *sip.Request, up upstream, out *udpServer, src netip
 	}
 	switch req.Method {
 	case sip.ACK:
-		p.ack(req, out)
+		p.ack(req, out, up.reliable())
 		return
 	case sip.CANCEL:
 		p.cancel(req, up)
@@ -422,8 +424,8 @@ func (p *proxy) route(st *serverTx, src netip.AddrPort, now time.Time, mayWait b
 		return
 	}
 	_, fromPeer := p.in.view.Table().PeerAt("sip", src.String())
-	if p.popRoutes(req) {
-		st.routed = true // remembered: route may run twice (handOff)
+	if tp, popped := p.popRoutes(req); popped {
+		st.routed, st.hopTp = true, tp // remembered: route may run twice (handOff)
 	}
 	if !st.initial {
 		if !st.routed {
@@ -432,13 +434,13 @@ func (p *proxy) route(st *serverTx, src netip.AddrPort, now time.Time, mayWait b
 			p.answer(st, 403, "Forbidden (not routed through this proxy)")
 			return
 		}
-		tg, ok := nextHop(req)
+		tg, ok := nextHop(req, st.hopTp)
 		if !ok {
 			p.answer(st, 502, "Bad Gateway (no route)")
 			return
 		}
-		if tg.transport == "tcp" && !mayWait {
-			p.handOff(st, src) // a TCP connection may have to be dialled
+		if tg.transport != "" && !mayWait {
+			p.handOff(st, src) // a TCP or TLS connection may have to be dialled
 			return
 		}
 		if req.Method == sip.BYE {
@@ -463,7 +465,7 @@ func (p *proxy) route(st *serverTx, src netip.AddrPort, now time.Time, mayWait b
 	var targets []target
 	if req.Route() != nil {
 		// A route preloaded beyond this proxy: follow it.
-		tg, ok := nextHop(req)
+		tg, ok := nextHop(req, "")
 		if !ok {
 			p.answer(st, 502, "Bad Gateway (no route)")
 			return
@@ -480,8 +482,8 @@ func (p *proxy) route(st *serverTx, src netip.AddrPort, now time.Time, mayWait b
 	}
 	if !mayWait {
 		for _, tg := range targets {
-			if tg.transport == "tcp" {
-				p.handOff(st, src) // a TCP connection may have to be dialled
+			if tg.transport != "" {
+				p.handOff(st, src) // a TCP or TLS connection may have to be dialled
 				return
 			}
 		}
@@ -565,8 +567,8 @@ func (p *proxy) authenticate(st *serverTx, now time.Time, mayWait bool) (phoneID
 type target struct {
 	uri       sip.Uri        // its Request-URI
 	dst       netip.AddrPort // the next hop
-	transport string         // "tcp" for a TCP next hop, else UDP
-	alt       netip.AddrPort // TCP: the address to dial when dst has no connection
+	transport string         // "tcp" or "tls" for a TCP or TLS next hop, "" for UDP
+	alt       netip.AddrPort // TCP, TLS: the address to dial when dst has no connection
 	phoneID   string         // the phone of this site reached, if any
 	peer      string         // the peer site it goes to, if any
 }
@@ -684,9 +686,11 @@ func up(v admission.PeerView) bool {
 }
 
 // bindingTarget is the branch to a registered contact: its URI as the
-// Request-URI, sent to the address its REGISTER came from (NAT; for TCP,
-// that connection while it lasts), else to the contact's host and port.
-// UDP and TCP contacts are reached (TLS and others are not).
+// Request-URI, sent to the address its REGISTER came from (NAT; for TCP
+// and TLS, that connection while it lasts), else to the contact's host
+// and port. UDP, TCP and TLS contacts are reached (others are not); a
+// phone that registered over TLS is reached over TLS whatever its
+// contact says, as is a sips: or transport=tls contact.
 func bindingTarget(contact, transport, source string) (target, bool) {
 	var t target
 	if err := sip.ParseUri(contact, &t.uri); err != nil {
@@ -694,13 +698,15 @@ func bindingTarget(contact, transport, source string) (target, bool) {
 	}
 	tp, _ := t.uri.UriParams.Get("transport")
 	switch {
+	case strings.EqualFold(tp, "tls") || transport == "tls" || t.uri.Scheme == "sips":
+		t.transport = "tls"
 	case strings.EqualFold(tp, "tcp") || transport == "tcp":
 		t.transport = "tcp"
 	case (tp == "" || strings.EqualFold(tp, "udp")) && (transport == "" || transport == "udp"):
 	default:
 		return t, false
 	}
-	contactAddr, contactOK := uriAddr(t.uri)
+	contactAddr, contactOK := uriAddrOn(t.uri, t.transport)
 	if ap, err := netip.ParseAddrPort(source); err == nil {
 		t.dst, t.alt = ap, contactAddr
 		return t, true
@@ -710,7 +716,11 @@ func bindingTarget(contact, transport, source string) (target, bool) {
 }
 
 // uriAddr is the address of a URI with an IP host (5060 by default).
-func uriAddr(u sip.Uri) (netip.AddrPort, bool) {
+func uriAddr(u sip.Uri) (netip.AddrPort, bool) { return uriAddrOn(u, "") }
+
+// uriAddrOn is uriAddr for a URI reached over transport: 5061 by default
+// for TLS or a sips: URI.
+func uriAddrOn(u sip.Uri, transport string) (netip.AddrPort, bool) {
 	ip, err := netip.ParseAddr(strings.Trim(u.Host, "[]"))
 	if err != nil {
 		return netip.AddrPort{}, false
@@ -718,43 +728,61 @@ func uriAddr(u sip.Uri) (netip.AddrPort, bool) {
 	port := u.Port
 	if port <= 0 || port > 65535 {
 		port = 5060
+		if u.Scheme == "sips" || transport == "tls" {
+			port = 5061
+		}
 	}
 	return netip.AddrPortFrom(ip, uint16(port)), true
 }
 
 // nextHop is where a request goes once this proxy's routes are popped:
 // its top Route, else its Request-URI (RFC 3261 §16.6 step 7, loose
-// routing), over TCP when that URI says transport=tcp.
-func nextHop(req *sip.Request) (target, bool) {
+// routing), over TCP when that URI says transport=tcp, over TLS when it
+// says transport=tls or is a sips: URI. A Request-URI that names no
+// transport is reached over hopTp, the transport of the last Route of this
+// proxy's popped (its side towards the next hop: RFC 5658), "" for UDP.
+func nextHop(req *sip.Request, hopTp string) (target, bool) {
 	u := req.Recipient
 	if r := req.Route(); r != nil {
-		u = r.Address
+		u, hopTp = r.Address, ""
 	}
-	ap, ok := uriAddr(u)
-	t := target{uri: req.Recipient, dst: ap, alt: ap}
-	if tp, _ := u.UriParams.Get("transport"); strings.EqualFold(tp, "tcp") {
+	tp, _ := u.UriParams.Get("transport")
+	if tp == "" && u.Scheme != "sips" {
+		tp = hopTp
+	}
+	t := target{uri: req.Recipient}
+	switch {
+	case strings.EqualFold(tp, "tls") || u.Scheme == "sips":
+		t.transport = "tls"
+	case strings.EqualFold(tp, "tcp"):
 		t.transport = "tcp"
-	} else if tp != "" && !strings.EqualFold(tp, "udp") {
+	case tp != "" && !strings.EqualFold(tp, "udp"):
 		return t, false
 	}
+	ap, ok := uriAddrOn(u, t.transport)
+	t.dst, t.alt = ap, ap
 	return t, ok
 }
 
 // popRoutes removes the Route headers on top that name this proxy (RFC
-// 3261 §16.4) and reports whether there were any.
-func (p *proxy) popRoutes(req *sip.Request) bool {
-	popped := false
+// 3261 §16.4) and reports whether there were any, and the transport of
+// the last ("tcp", "tls", "" for UDP).
+func (p *proxy) popRoutes(req *sip.Request) (transport string, popped bool) {
 	for {
 		r := req.Route()
 		if r == nil || !p.isSelf(r.Address) {
-			return popped
+			return transport, popped
+		}
+		transport = ""
+		if tp, _ := r.Address.UriParams.Get("transport"); strings.EqualFold(tp, "tcp") || strings.EqualFold(tp, "tls") {
+			transport = strings.ToLower(tp)
 		}
 		req.RemoveHeader("Route")
 		popped = true
 	}
 }
 
-// isSelf reports whether u names one of this plugin's UDP or TCP
+// isSelf reports whether u names one of this plugin's UDP, TCP or TLS
 // endpoints.
 func (p *proxy) isSelf(u sip.Uri) bool {
 	ap, ok := uriAddr(u)
@@ -766,7 +794,7 @@ func (p *proxy) isSelf(u sip.Uri) bool {
 			return true
 		}
 	}
-	for _, l := range p.in.tcp {
+	for _, l := range slices.Concat(p.in.tcp, p.in.tls) {
 		if tcpLocal(l) == ap {
 			return true
 		}
@@ -775,10 +803,12 @@ func (p *proxy) isSelf(u sip.Uri) bool {
 }
 
 // inSelf is this proxy as the sender of req sees it: the UDP socket it
-// came on, or the TCP listener.
+// came on, or the TCP or TLS listener.
 func (p *proxy) inSelf(req *sip.Request, out *udpServer) sip.Uri {
-	if req.Transport() == "TCP" && len(p.in.tcp) > 0 {
-		return tcpSelfURI(tcpLocal(p.in.tcp[0]))
+	if network := strings.ToLower(req.Transport()); network == "tcp" || network == "tls" {
+		if l, ok := p.streamListener(network); ok {
+			return tcpSelfURI(network, tcpLocal(l))
+		}
 	}
 	if out != nil {
 		return out.selfURI()
@@ -861,11 +891,11 @@ func (p *proxy) sendLocked(ct *clientTx) {
 }
 
 // downstreamFor is the way to a target: from the UDP socket out, or over
-// a TCP connection (its registration's while it lasts, else one dialled
-// to its contact). nil when there is none.
+// a TCP or TLS connection (its registration's while it lasts, else one
+// dialled to its contact). nil when there is none.
 func (p *proxy) downstreamFor(out *udpServer, tg target) downstream {
-	if tg.transport == "tcp" {
-		return p.tcpDownstream(tg.dst, tg.alt)
+	if tg.transport != "" {
+		return p.tcpDownstream(tg.transport, tg.dst, tg.alt)
 	}
 	if out == nil {
 		return nil
@@ -1184,7 +1214,9 @@ func ackFor(req *sip.Request, res *sip.Response) *sip.Request {
 // ack handles an ACK: the ACK of a non-2xx final of this proxy's is
 // absorbed (it ends the INVITE server transaction, hop by hop); the ACK
 // of a 2xx is an in-dialog request, forwarded statelessly by its Route.
-func (p *proxy) ack(req *sip.Request, out *udpServer) {
+// Without mayWait (a UDP reader), an ACK to a TCP or TLS next hop is sent
+// from a goroutine of its own: a connection may have to be dialled.
+func (p *proxy) ack(req *sip.Request, out *udpServer, mayWait bool) {
 	key := serverKey(req, sip.INVITE)
 	p.mu.Lock()
 	st := p.servers[key]
@@ -1196,7 +1228,8 @@ func (p *proxy) ack(req *sip.Request, out *udpServer) {
 		return
 	}
 	p.mu.Unlock()
-	if !inDialog(req) || !p.popRoutes(req) {
+	hopTp, popped := p.popRoutes(req)
+	if !inDialog(req) || !popped {
 		p.c.stray.Add(1)
 		return
 	}
@@ -1204,11 +1237,31 @@ func (p *proxy) ack(req *sip.Request, out *udpServer) {
 		p.c.tooManyHops.Add(1)
 		return
 	}
-	tg, ok := nextHop(req)
+	tg, ok := nextHop(req, hopTp)
 	if !ok {
 		p.c.stray.Add(1)
 		return
 	}
+	if tg.transport == "" || mayWait {
+		p.forwardACK(req, out, tg)
+		return
+	}
+	select {
+	case p.slow <- struct{}{}:
+	default:
+		p.c.overload.Add(1)
+		return
+	}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		defer func() { <-p.slow }()
+		p.forwardACK(req, out, tg)
+	}()
+}
+
+// forwardACK sends the ACK of a 2xx on to tg.
+func (p *proxy) forwardACK(req *sip.Request, out *udpServer, tg target) {
 	down := p.downstreamFor(out, tg)
 	if down == nil {
 		p.c.stray.Add(1)

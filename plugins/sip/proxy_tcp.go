@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -11,11 +12,12 @@ import (
 	"github.com/emiago/sipgo/sip"
 )
 
-// The proxy on TCP. TCP is served by sipgo (transport and transactions):
-// its handlers hand the requests to the same proxy as the UDP path, with
-// the sipgo server transaction as the upstream. Requests go on from the
-// proxy's UDP socket (the first UDP listener) to UDP phones and peers,
-// and on a TCP connection of sipgo's to phones registered over TCP.
+// The proxy on TCP and TLS. Both are served by sipgo (transport and
+// transactions): its handlers hand the requests to the same proxy as the
+// UDP path, with the sipgo server transaction as the upstream. Requests
+// go on from the proxy's UDP socket (the first UDP listener) to UDP
+// phones and peers, and on a TCP or TLS connection of sipgo's to phones
+// registered over TCP or TLS.
 
 // tcpUpstream answers a request received over TCP through its sipgo
 // server transaction. done is closed by the final response: sipgo ends a
@@ -167,21 +169,35 @@ func tcpLocal(l net.Listener) netip.AddrPort {
 	return netip.AddrPortFrom(ip, ap.Port())
 }
 
-// tcpSelfURI is this proxy's URI on TCP, for Record-Route.
-func tcpSelfURI(ap netip.AddrPort) sip.Uri {
+// tcpSelfURI is this proxy's URI on network ("tcp" or "tls"), for
+// Record-Route.
+func tcpSelfURI(network string, ap netip.AddrPort) sip.Uri {
 	return sip.Uri{Scheme: "sip", Host: ap.Addr().String(), Port: int(ap.Port()),
-		UriParams: sip.HeaderParams{{K: "transport", V: "tcp"}, {K: "lr"}}}
+		UriParams: sip.HeaderParams{{K: "transport", V: network}, {K: "lr"}}}
 }
 
-// tcpDown sends a client transaction's requests on a TCP connection of
-// sipgo's transport; the responses come back through sipgo's transaction
+// streamListener is the first listener of network ("tcp" or "tls").
+func (p *proxy) streamListener(network string) (net.Listener, bool) {
+	ls := p.in.tcp
+	if network == "tls" {
+		ls = p.in.tls
+	}
+	if len(ls) == 0 {
+		return nil, false
+	}
+	return ls[0], true
+}
+
+// tcpDown sends a client transaction's requests on a TCP or TLS
+// connection of sipgo's transport; the responses come back through sipgo's transaction
 // layer, which matches none of its own and hands them to the proxy
 // (tcpResponse).
 type tcpDown struct {
-	p     *proxy
-	conn  sip.Connection
-	local netip.AddrPort
-	out   *tcpSender // shared by a branch's INVITE, ACK and CANCEL
+	p       *proxy
+	network string // "tcp" or "tls"
+	conn    sip.Connection
+	local   netip.AddrPort
+	out     *tcpSender // shared by a branch's INVITE, ACK and CANCEL
 }
 
 func (d tcpDown) send(msg sip.Message, _ []byte) {
@@ -193,26 +209,29 @@ func (d tcpDown) send(msg sip.Message, _ []byte) {
 }
 func (d tcpDown) reliable() bool { return true }
 func (d tcpDown) via(branch string) *sip.ViaHeader {
-	return &sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: "TCP",
+	return &sip.ViaHeader{ProtocolName: "SIP", ProtocolVersion: "2.0", Transport: strings.ToUpper(d.network),
 		Host: d.local.Addr().String(), Port: int(d.local.Port()), Params: sip.HeaderParams{{K: "branch", V: branch}}}
 }
-func (d tcpDown) self() sip.Uri { return tcpSelfURI(d.local) }
+func (d tcpDown) self() sip.Uri { return tcpSelfURI(d.network, d.local) }
 
-// tcpDialTimeout bounds dialling a phone's TCP contact.
+// tcpDialTimeout bounds dialling a phone's TCP or TLS contact (with the
+// TLS handshake).
 const tcpDialTimeout = 2 * time.Second
 
-// tcpDownstream returns a TCP connection to a phone: the connection its
-// registration came on (dst) while it is open, else one dialled to alt
-// (its contact), reused for later requests. nil without a TCP listener or
-// when the dial fails.
-func (p *proxy) tcpDownstream(dst, alt netip.AddrPort) downstream {
-	if len(p.in.tcp) == 0 || p.in.srv == nil {
+// tcpDownstream returns a connection of network ("tcp" or "tls") to a
+// phone: the connection its registration came on (dst) while it is open,
+// else one dialled to alt (its contact; over TLS verified as
+// dialTLSConfig says), reused for later requests. nil without a listener
+// of network or when the dial fails.
+func (p *proxy) tcpDownstream(network string, dst, alt netip.AddrPort) downstream {
+	l, ok := p.streamListener(network)
+	if !ok || p.in.srv == nil {
 		return nil
 	}
-	local := tcpLocal(p.in.tcp[0])
+	local := tcpLocal(l)
 	tl := p.in.srv.TransportLayer()
-	if c, err := tl.GetConnection("tcp", dst.String()); err == nil && c != nil {
-		return tcpDown{p: p, conn: c, local: local, out: &tcpSender{}}
+	if c, err := tl.GetConnection(network, dst.String()); err == nil && c != nil {
+		return tcpDown{p: p, network: network, conn: c, local: local, out: &tcpSender{}}
 	}
 	if !alt.IsValid() {
 		return nil
@@ -220,23 +239,23 @@ func (p *proxy) tcpDownstream(dst, alt netip.AddrPort) downstream {
 	// A phone that named alt as its contact on a connection of its own
 	// (it need not listen: RFC 5626).
 	if src, ok := p.tcpContacts.get(alt); ok {
-		if c, err := tl.GetConnection("tcp", src.String()); err == nil && c != nil {
-			return tcpDown{p: p, conn: c, local: local, out: &tcpSender{}}
+		if c, err := tl.GetConnection(network, src.String()); err == nil && c != nil {
+			return tcpDown{p: p, network: network, conn: c, local: local, out: &tcpSender{}}
 		}
 	}
 	// sipgo dials for a request: a stand-in one names the destination.
 	req := sip.NewRequest(sip.OPTIONS, sip.Uri{Scheme: "sip", Host: alt.Addr().String(), Port: int(alt.Port())})
-	req.SetTransport("TCP")
+	req.SetTransport(strings.ToUpper(network))
 	req.SetDestination(alt.String())
-	req.AppendHeader(tcpDown{local: local}.via("z9hG4bK-dial"))
+	req.AppendHeader(tcpDown{network: network, local: local}.via("z9hG4bK-dial"))
 	ctx, cancel := context.WithTimeout(context.Background(), tcpDialTimeout)
 	defer cancel()
 	c, err := tl.ClientRequestConnection(ctx, req)
 	if err != nil {
-		p.log.Debug("no TCP connection to a phone", "contact", alt.String(), "error", err)
+		p.log.Debug("no connection to a phone", "network", network, "contact", alt.String(), "error", err)
 		return nil
 	}
-	return tcpDown{p: p, conn: c, local: local, out: &tcpSender{}}
+	return tcpDown{p: p, network: network, conn: c, local: local, out: &tcpSender{}}
 }
 
 // tcpResponse is sipgo's handler of the responses no transaction of its
@@ -271,7 +290,7 @@ func (p *proxy) uaOption() sipgo.UserAgentOption {
 const tcpContactsMax = 10_000
 
 // tcpContacts remembers, for each contact address seen in a message that
-// came over TCP, the connection it came on (its remote address), so that
+// came over TCP or TLS, the connection it came on (its remote address), so that
 // a request within the dialog reaches a phone that does not listen for
 // connections on its contact.
 type tcpContacts struct {

@@ -2,6 +2,7 @@ package sipplugin
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
 
@@ -31,4 +32,17 @@ func listenTLS(cfg sdk.Config, ep Endpoint) (net.Listener, error) {
 		MinVersion:   tls.VersionTLS12,
 		ClientAuth:   tls.NoClientCert,
 	}), nil
+}
+
+// dialTLSConfig is the proxy's TLS client configuration for dialling a
+// phone's contact, which it does only when the connection the phone
+// registered on is gone: the phone's certificate must chain to the
+// federation's root CA (the one the site's certificate chains to) and
+// name the contact's address. A phone without such a certificate is not
+// dialled (it is reached on its own connection only); without a root CA
+// no dial succeeds. Never unverified.
+func dialTLSConfig(cfg sdk.Config) *tls.Config {
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(cfg.CACertPEM)
+	return &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
 }
