@@ -233,12 +233,23 @@ func (a *adminService) PutRecord(ctx context.Context, req *adminv1.PutRecordRequ
 		}
 		mb.PinHash = directory.HashSecret(pin)
 	}
+	if rec.GetUser() != nil {
+		// Not across a hot-desk login or logout (a user record write).
+		s.hd.writeMu.Lock()
+		defer s.hd.writeMu.Unlock()
+	}
+	if err := s.checkRevision(rec); err != nil {
+		return nil, err
+	}
 	out, err := s.dir.Put(ctx, rec)
 	if err != nil {
 		return nil, mapDirErr(err)
 	}
 	if out.GetPhone() != nil {
 		s.putPhone(s.ownPhoneEntry(out))
+	}
+	if out.GetUser() != nil {
+		s.syncHotDesk()
 	}
 	return &adminv1.PutRecordResponse{Record: out}, nil
 }
@@ -399,4 +410,30 @@ func mapDirErr(err error) error {
 	default:
 		return err
 	}
+}
+
+// checkRevision refuses to write a record read at a revision that is not
+// its latest (optimistic concurrency): a script that read a user before a
+// hot-desk login and writes it back would otherwise undo the login, or a
+// login a concurrent settings change. A record without a revision (0) is
+// written as it is.
+func (s *Site) checkRevision(rec *federationv1.Record) error {
+	if rec.GetRevision() == 0 {
+		return nil
+	}
+	key, err := directory.KeyOf(rec)
+	if err != nil {
+		return fmt.Errorf("%w: %w", admin.ErrInvalid, err)
+	}
+	cur, err := s.dir.Get(key)
+	if errors.Is(err, directory.ErrNotFound) {
+		return fmt.Errorf("%w: %s was read at revision %d and is gone since", admin.ErrConflict, key, rec.GetRevision())
+	}
+	if err != nil {
+		return mapDirErr(err)
+	}
+	if cur.GetRevision() != rec.GetRevision() {
+		return fmt.Errorf("%w: %s was read at revision %d and changed at revision %d since: read it again", admin.ErrConflict, key, rec.GetRevision(), cur.GetRevision())
+	}
+	return nil
 }

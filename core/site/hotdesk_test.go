@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/rallyvoip/rally/core/events"
 	"github.com/rallyvoip/rally/plugins/sdk"
@@ -259,6 +260,44 @@ func TestHotDesk(t *testing.T) {
 		}
 		if u := viewUser(t, london, "2003"); u != "" {
 			t.Fatalf("after logout 2003 serves hot-desk %q", u)
+		}
+	})
+
+	t.Run("a user written back from before a login does not undo it", func(t *testing.T) {
+		stale, err := london.site.dir.Get("user/2002")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := london.admin.HotDeskLogin(ctx, &adminv1.HotDeskLoginRequest{PhoneId: "2004", Extension: "2002", Force: true}); err != nil {
+			t.Fatal(err)
+		}
+		stale = proto.Clone(stale).(*federationv1.Record)
+		if stale.GetUser().Settings == nil {
+			stale.GetUser().Settings = &federationv1.UserSettings{}
+		}
+		stale.GetUser().Settings.Dnd = true
+		_, err = london.admin.PutRecord(ctx, &adminv1.PutRecordRequest{Record: stale})
+		if status.Code(err) != codes.FailedPrecondition || !strings.Contains(status.Convert(err).Message(), "read it again") {
+			t.Fatalf("stale write = %v, want FailedPrecondition", err)
+		}
+		if u := viewUser(t, london, "2004"); u != "2002" {
+			t.Fatalf("2004 serves hot-desk %q after a stale write, want 2002", u)
+		}
+		// Read again, it is written (and the login stands).
+		cur, err := london.site.dir.Get("user/2002")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cur = proto.Clone(cur).(*federationv1.Record)
+		cur.GetUser().Settings.Dnd = true
+		if _, err := london.admin.PutRecord(ctx, &adminv1.PutRecordRequest{Record: cur}); err != nil {
+			t.Fatal(err)
+		}
+		if u := viewUser(t, london, "2004"); u != "2002" {
+			t.Fatalf("2004 serves hot-desk %q after a fresh write, want 2002", u)
+		}
+		if _, err := london.admin.HotDeskLogout(ctx, &adminv1.HotDeskLogoutRequest{PhoneId: "2004"}); err != nil {
+			t.Fatal(err)
 		}
 	})
 

@@ -54,6 +54,11 @@ type AdminServiceClient interface {
 	// ExplainAdmission answers what this site would do now with a phone that
 	// knocks: the same decision the protocol plugins apply.
 	ExplainAdmission(ctx context.Context, in *ExplainAdmissionRequest, opts ...grpc.CallOption) (*ExplainAdmissionResponse, error)
+	// PutRecord writes one of this site's records. A record carrying the
+	// revision it was read at is written only if it is still the latest
+	// (FailedPrecondition otherwise: read it again), so that writing back a
+	// user read before a hot-desk login does not undo the login; revision 0
+	// writes unconditionally.
 	PutRecord(ctx context.Context, in *PutRecordRequest, opts ...grpc.CallOption) (*PutRecordResponse, error)
 	DeleteRecord(ctx context.Context, in *DeleteRecordRequest, opts ...grpc.CallOption) (*DeleteRecordResponse, error)
 	GetRecord(ctx context.Context, in *GetRecordRequest, opts ...grpc.CallOption) (*GetRecordResponse, error)
@@ -278,6 +283,11 @@ type AdminServiceServer interface {
 	// ExplainAdmission answers what this site would do now with a phone that
 	// knocks: the same decision the protocol plugins apply.
 	ExplainAdmission(context.Context, *ExplainAdmissionRequest) (*ExplainAdmissionResponse, error)
+	// PutRecord writes one of this site's records. A record carrying the
+	// revision it was read at is written only if it is still the latest
+	// (FailedPrecondition otherwise: read it again), so that writing back a
+	// user read before a hot-desk login does not undo the login; revision 0
+	// writes unconditionally.
 	PutRecord(context.Context, *PutRecordRequest) (*PutRecordResponse, error)
 	DeleteRecord(context.Context, *DeleteRecordRequest) (*DeleteRecordResponse, error)
 	GetRecord(context.Context, *GetRecordRequest) (*GetRecordResponse, error)
