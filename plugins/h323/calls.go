@@ -16,6 +16,13 @@ import (
 // an LRJ.
 type lrqAnswer struct{ lcf *ras.LocationConfirm }
 
+// lrqWait is an LRQ in flight: the peer gatekeeper it was sent to (the
+// only address whose answer counts) and the ARQ waiting.
+type lrqWait struct {
+	to netip.AddrPort
+	ch chan lrqAnswer
+}
+
 // arqKey identifies an ARQ waiting for the peers' answers, so that its
 // retransmissions are dropped.
 type arqKey struct {
@@ -165,9 +172,9 @@ func (in *instance) locate(aliases []ras.AliasAddress) *ras.LocationConfirm {
 	ch := make(chan lrqAnswer, len(targets))
 	seqs := make([]uint16, len(targets))
 	in.pmu.Lock()
-	for i := range targets {
-		seqs[i] = in.nextSeq()
-		in.lrqs[seqs[i]] = ch
+	for i, t := range targets {
+		seqs[i] = in.nextSeqLocked()
+		in.lrqs[seqs[i]] = lrqWait{to: t, ch: ch}
 	}
 	in.pmu.Unlock()
 	defer func() {
@@ -197,16 +204,22 @@ func (in *instance) locate(aliases []ras.AliasAddress) *ras.LocationConfirm {
 	return nil
 }
 
-func (in *instance) onLocationAnswer(seq uint16, a lrqAnswer) {
+// onLocationAnswer takes a peer's LCF or LRJ to an LRQ of the gatekeeper;
+// only one from the gatekeeper the LRQ went to counts (the sequence
+// number is no secret: a forged LCF would redirect the call).
+func (in *instance) onLocationAnswer(seq uint16, src netip.AddrPort, a lrqAnswer) {
 	in.pmu.Lock()
-	ch, ok := in.lrqs[seq]
-	delete(in.lrqs, seq)
+	w, ok := in.lrqs[seq]
+	ok = ok && w.to == src
+	if ok {
+		delete(in.lrqs, seq)
+	}
 	in.pmu.Unlock()
 	if !ok {
 		in.c.ignored.Add(1)
 		return
 	}
-	ch <- a // buffered for every LRQ of the batch
+	w.ch <- a // buffered for every LRQ of the batch
 }
 
 // onLRQ answers a peer gatekeeper looking for an alias registered here.

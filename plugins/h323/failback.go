@@ -2,6 +2,7 @@ package h323plugin
 
 import (
 	"context"
+	"net/netip"
 	"time"
 
 	"github.com/rallyvoip/rally/plugins/h323/ras"
@@ -15,6 +16,13 @@ const sweepEvery = 200 * time.Millisecond
 // urqTries is how many URQs a registration sent home gets before it is
 // dropped without a UCF.
 const urqTries = 3
+
+// urqWait is a URQ in flight: the phone sent away and the RAS address
+// the URQ went to (the only address whose UCF or URJ counts).
+type urqWait struct {
+	phoneID string
+	to      netip.AddrPort
+}
 
 // statsEvery is how often the counters are logged, when they changed.
 const statsEvery = time.Minute
@@ -90,12 +98,12 @@ func (in *instance) sweep(now time.Time) {
 					return
 				}
 				r.leaving = true
-				r.urqSeq = in.nextSeq()
 				if gk, ok := in.gatekeeperOf(d.Home, 0); ok && d.Reason == admission.HomedAtLivePeer {
 					r.altGK = &gk
 				}
 				in.pmu.Lock()
-				in.urqs[r.urqSeq] = r.phoneID
+				r.urqSeq = in.nextSeqLocked()
+				in.urqs[r.urqSeq] = urqWait{phoneID: r.phoneID, to: r.ras}
 				in.pmu.Unlock()
 				in.log.Info("sending the endpoint away", "phone", r.phoneID, "reason", d.Reason.String(), "home", d.Home)
 				if !r.ras.IsValid() {

@@ -57,9 +57,9 @@ func (in *instance) handle(b []byte, src netip.AddrPort, now time.Time) {
 	case *ras.LocationRequest:
 		in.onLRQ(m, src)
 	case *ras.LocationConfirm:
-		in.onLocationAnswer(m.RequestSeqNum, lrqAnswer{lcf: m})
+		in.onLocationAnswer(m.RequestSeqNum, src, lrqAnswer{lcf: m})
 	case *ras.LocationReject:
-		in.onLocationAnswer(m.RequestSeqNum, lrqAnswer{})
+		in.onLocationAnswer(m.RequestSeqNum, src, lrqAnswer{})
 	case *ras.BandwidthRequest:
 		in.send(&ras.BandwidthConfirm{RequestSeqNum: m.RequestSeqNum, BandWidth: m.BandWidth}, src)
 	case *ras.InfoRequestResponse:
@@ -471,16 +471,20 @@ func (in *instance) onURQ(m *ras.UnregistrationRequest, src netip.AddrPort) {
 }
 
 // onUCF: an endpoint answered a URQ of the gatekeeper (UCF, or URJ: it
-// was not registered): the registration ends.
+// was not registered): the registration ends. Only an answer from the
+// address the URQ went to counts: the sequence number is no secret.
 func (in *instance) onUCF(seq uint16, src netip.AddrPort, confirmed bool) {
 	in.pmu.Lock()
-	phoneID, ok := in.urqs[seq]
-	delete(in.urqs, seq)
+	w, ok := in.urqs[seq]
+	if ok && w.to == src {
+		delete(in.urqs, seq)
+	}
 	in.pmu.Unlock()
-	if !ok {
+	if !ok || w.to != src {
 		in.c.ignored.Add(1)
 		return
 	}
+	phoneID := w.phoneID
 	in.c.urqAnswered.Add(1)
 	var r *registration
 	in.regs.withPhone(phoneID, func(x *registration) {

@@ -1,0 +1,148 @@
+package h323plugin
+
+import (
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/rallyvoip/rally/plugins/h323/h323sim"
+	"github.com/rallyvoip/rally/plugins/h323/ras"
+	"github.com/rallyvoip/rally/plugins/sdk/admission"
+)
+
+// Answers and requests whose sequence number or endpoint identifier is
+// right but whose source address is not are dropped or refused: both are
+// guessable.
+
+// udpOn opens a UDP socket on ip (a free port), closed with the test.
+func udpOn(t *testing.T, ip string) *net.UDPConn {
+	t.Helper()
+	c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr(ip), 0)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func sendRAS(t *testing.T, c *net.UDPConn, m ras.Message, to netip.AddrPort) {
+	t.Helper()
+	b, err := ras.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.WriteToUDPAddrPort(b, to); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readRAS(t *testing.T, c *net.UDPConn, timeout time.Duration) (ras.Message, netip.AddrPort) {
+	t.Helper()
+	buf := make([]byte, 65536)
+	_ = c.SetReadDeadline(time.Now().Add(timeout))
+	n, src, err := c.ReadFromUDPAddrPort(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := ras.Unmarshal(buf[:n])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, src
+}
+
+// TestLocationAnswerFromElsewhere: an LCF with the sequence number of the
+// gatekeeper's LRQ, but not from the peer gatekeeper asked, is ignored;
+// the peer's own answer is taken.
+func TestLocationAnswerFromElsewhere(t *testing.T) {
+	peer := udpOn(t, "127.0.0.1") // the peer's gatekeeper, played by the test
+	peerAddr := peer.LocalAddr().(*net.UDPAddr).AddrPort()
+	host := newTestHost("london", 10)
+	host.addPhone("london", "203", "203", "carol")
+	host.snap.Peers = []admission.PeerView{{Site: "paris", State: admission.StateNormal, Endpoints: []string{"h323:udp://" + peerAddr.String()}}}
+	p, gk := startGK(t, host, `,"lrq_timeout":"10s"`)
+	ctx := ctxT(t)
+	carol, err := h323sim.New(h323sim.Config{Local: netip.MustParseAddr("127.0.0.1"), Aliases: []ras.AliasAddress{ras.DialedDigits("203")},
+		Retransmit: 300 * time.Millisecond, Tries: 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer carol.Close()
+	if a, err := carol.Register(ctx, gk); err != nil || !isRCF(a) {
+		t.Fatalf("got %+v %v", a, err)
+	}
+	type result struct {
+		m   ras.Message
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		m, err := carol.Admit(ctx, h323sim.NewCallID(), []ras.AliasAddress{ras.H323ID("pierre")}, false)
+		done <- result{m, err}
+	}()
+	m, _ := readRAS(t, peer, 5*time.Second)
+	lrq, ok := m.(*ras.LocationRequest)
+	if !ok {
+		t.Fatalf("peer got %+v", m)
+	}
+	ignored := p.Stats().Ignored
+	evil := netip.MustParseAddrPort("127.0.0.2:1720")
+	for _, ip := range []string{"127.0.0.2", "127.0.0.1"} { // another host; the peer's host, another port
+		sendRAS(t, udpOn(t, ip), &ras.LocationConfirm{RequestSeqNum: lrq.RequestSeqNum, CallSignalAddress: ras.FromAddrPort(evil),
+			RASAddress: ras.FromAddrPort(evil)}, gk)
+	}
+	waitFor(t, 5*time.Second, "forged LCFs ignored", func() bool { return p.Stats().Ignored >= ignored+2 })
+	pierre := netip.MustParseAddrPort("127.0.0.1:1720")
+	sendRAS(t, peer, &ras.LocationConfirm{RequestSeqNum: lrq.RequestSeqNum, CallSignalAddress: ras.FromAddrPort(pierre),
+		RASAddress: ras.FromAddrPort(pierre)}, gk)
+	r := <-done
+	if acf, ok := r.m.(*ras.AdmissionConfirm); r.err != nil || !ok || acf.DestCallSignalAddress != ras.FromAddrPort(pierre) {
+		t.Fatalf("ARQ got %+v %v, want ACF to %s", r.m, r.err, pierre)
+	}
+}
+
+// TestUCFFromElsewhere: a UCF to the gatekeeper's URQ counts only from the
+// endpoint's RAS address.
+func TestUCFFromElsewhere(t *testing.T) {
+	host := londonHost()
+	p, gk := startGK(t, host, `,"urq_retry":"5s"`)
+	ctx := ctxT(t)
+	rita := newSim(t, ras.H323ID("rita"), ras.DialedDigits("301"))
+	rome := admission.PeerView{Site: "rome", State: admission.StateFailover, BackedUp: true, Failback: admission.FailbackAutomatic,
+		Endpoints: []string{"h323:udp://" + romeGK}}
+	host.setPeer(rome)
+	waitFor(t, 5*time.Second, "view has rome in failover", func() bool {
+		v, _ := p.running.view.Table().Peer("rome")
+		return v.State == admission.StateFailover
+	})
+	if a, err := rita.Register(ctx, gk); err != nil || !isRCF(a) {
+		t.Fatalf("got %+v %v", a, err)
+	}
+	// rita's RAS socket is taken over by the test, which does not answer
+	// the URQ itself.
+	ritaRAS := rita.RAS()
+	rita.Close()
+	own, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(ritaRAS))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer own.Close()
+	rome.State = admission.StateNormal
+	host.setPeer(rome)
+	m, _ := readRAS(t, own, 5*time.Second)
+	urq, ok := m.(*ras.UnregistrationRequest)
+	if !ok {
+		t.Fatalf("got %+v", m)
+	}
+	ignored := p.Stats().Ignored
+	for _, ip := range []string{"127.0.0.2", "127.0.0.1"} {
+		sendRAS(t, udpOn(t, ip), &ras.UnregistrationConfirm{RequestSeqNum: urq.RequestSeqNum}, gk)
+	}
+	waitFor(t, 5*time.Second, "forged UCFs ignored", func() bool { return p.Stats().Ignored >= ignored+2 })
+	if s := p.Stats(); s.URQAnswered != 0 || s.Registrations != 1 {
+		t.Fatalf("a forged UCF ended the registration: %+v", s)
+	}
+	sendRAS(t, own, &ras.UnregistrationConfirm{RequestSeqNum: urq.RequestSeqNum}, gk)
+	waitFor(t, 5*time.Second, "UCF taken", func() bool { s := p.Stats(); return s.URQAnswered == 1 && s.Registrations == 0 })
+}
