@@ -44,14 +44,19 @@ func (in *instance) onARQ(m *ras.AdmissionRequest, src netip.AddrPort) {
 		in.send(&ras.AdmissionReject{RequestSeqNum: m.RequestSeqNum, RejectReason: ras.AdmissionRejectReason{Choice: reason}}, src)
 	}
 	var caller registration
-	known := false
+	known, denied := false, false
 	in.regs.withEPID(m.EndpointIdentifier, func(r *registration) {
 		if r != nil {
-			caller, known = *r, true
+			caller, known, denied = *r, true, !r.sentBy(src)
 		}
 	})
 	if !known {
 		arj(ras.ARJCallerNotRegistered)
+		return
+	}
+	if denied {
+		in.c.denied.Add(1)
+		arj(ras.ARJSecurityDenial)
 		return
 	}
 	key := callKey(m.CallIdentifier, m.ConferenceID)
@@ -128,11 +133,15 @@ func (in *instance) admitCall(m *ras.AdmissionRequest, src netip.AddrPort, phone
 }
 
 func (in *instance) onDRQ(m *ras.DisengageRequest, src netip.AddrPort) {
-	known, idle := false, false
+	known, idle, denied := false, false, false
 	var phoneID string
 	key := callKey(m.CallIdentifier, m.ConferenceID)
 	in.regs.withEPID(m.EndpointIdentifier, func(r *registration) {
 		if r == nil {
+			return
+		}
+		if !r.sentBy(src) {
+			denied = true
 			return
 		}
 		known, phoneID = true, r.phoneID
@@ -141,6 +150,12 @@ func (in *instance) onDRQ(m *ras.DisengageRequest, src netip.AddrPort) {
 			idle = len(r.calls) == 0
 		}
 	})
+	if denied {
+		in.c.denied.Add(1)
+		in.c.drj.Add(1)
+		in.send(&ras.DisengageReject{RequestSeqNum: m.RequestSeqNum, RejectReason: ras.DisengageRejectReason{Choice: ras.DRJSecurityDenial}}, src)
+		return
+	}
 	if !known {
 		in.c.drj.Add(1)
 		in.send(&ras.DisengageReject{RequestSeqNum: m.RequestSeqNum, RejectReason: ras.DisengageRejectReason{Choice: ras.DRJNotRegistered}}, src)

@@ -444,16 +444,24 @@ func ap2t(ap netip.AddrPort) ras.TransportAddress { return ras.FromAddrPort(ap) 
 // onURQ: the endpoint leaves.
 func (in *instance) onURQ(m *ras.UnregistrationRequest, src netip.AddrPort) {
 	var phoneID string
+	denied := false
 	if m.EndpointIdentifier != "" {
 		in.regs.withEPID(m.EndpointIdentifier, func(r *registration) {
 			if r != nil {
-				phoneID = r.phoneID
+				phoneID, denied = r.phoneID, !r.sentBy(src)
 			}
 		})
 	} else if r, ok := in.regs.lookup(m.EndpointAlias); ok {
 		if csa, ok := ipOf(m.CallSignalAddress); ok && csa == r.csa {
-			phoneID = r.phoneID
+			phoneID, denied = r.phoneID, !r.sentBy(src)
 		}
+	}
+	if denied {
+		in.c.denied.Add(1)
+		in.c.urj.Add(1)
+		in.send(&ras.UnregistrationReject{RequestSeqNum: m.RequestSeqNum,
+			RejectReason: ras.UnregRejectReason{Choice: ras.URJSecurityDenial}}, src)
+		return
 	}
 	var r *registration
 	if phoneID != "" {

@@ -37,6 +37,17 @@ type registration struct {
 	altGK   *ras.AlternateGK
 }
 
+// sentBy tells whether a datagram from src speaks for r: the endpoint
+// identifier and aliases are no secret, so only its RAS address's IP (any
+// port: NAT) counts, or, restored without a RAS address, its call signal
+// address's.
+func (r *registration) sentBy(src netip.AddrPort) bool {
+	if r.ras.IsValid() {
+		return r.ras.Addr() == src.Addr()
+	}
+	return r.csa.Addr() == src.Addr()
+}
+
 // registry holds the registrations, by phone, endpoint identifier and
 // alias.
 type registry struct {
@@ -239,7 +250,7 @@ type counters struct {
 	received, malformed, ignored, unknownMessage, panics, writeErrors atomic.Uint64
 	gcf, grj, rcf, rrj, refused, keepalives, ucf, urj                 atomic.Uint64
 	urqSent, urqAnswered, expired, acf, arj, dcf, drj, lrqSent, lcf   atomic.Uint64
-	lrj                                                               atomic.Uint64
+	lrj, denied                                                       atomic.Uint64
 }
 
 // Stats is a snapshot of the counters.
@@ -248,7 +259,10 @@ type Stats struct {
 	GCF, GRJ, RCF, RRJ, Refused, KeepAlives, UCF, URJ                 uint64
 	URQSent, URQAnswered, Expired, ACF, ARJ, DCF, DRJ, LRQSent        uint64
 	LCF, LRJ                                                          uint64
-	Registrations                                                     int
+	// Denied counts URQs, ARQs and DRQs naming a registration from
+	// another address (refused with securityDenial).
+	Denied        uint64
+	Registrations int
 }
 
 func (in *instance) stats() Stats {
@@ -260,6 +274,7 @@ func (in *instance) stats() Stats {
 		KeepAlives: c.keepalives.Load(), UCF: c.ucf.Load(), URJ: c.urj.Load(), URQSent: c.urqSent.Load(),
 		URQAnswered: c.urqAnswered.Load(), Expired: c.expired.Load(), ACF: c.acf.Load(), ARJ: c.arj.Load(),
 		DCF: c.dcf.Load(), DRJ: c.drj.Load(), LRQSent: c.lrqSent.Load(), LCF: c.lcf.Load(), LRJ: c.lrj.Load(),
+		Denied:        c.denied.Load(),
 		Registrations: in.regs.len(),
 	}
 }

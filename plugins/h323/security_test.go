@@ -146,3 +146,73 @@ func TestUCFFromElsewhere(t *testing.T) {
 	sendRAS(t, own, &ras.UnregistrationConfirm{RequestSeqNum: urq.RequestSeqNum}, gk)
 	waitFor(t, 5*time.Second, "UCF taken", func() bool { s := p.Stats(); return s.URQAnswered == 1 && s.Registrations == 0 })
 }
+
+// TestRequestsFromElsewhere: URQ, ARQ and DRQ naming a registered
+// endpoint (its identifier, or aliases and call signal address) from
+// another host are refused with securityDenial and counted; the
+// registration and its call are untouched; the endpoint's own go through.
+func TestRequestsFromElsewhere(t *testing.T) {
+	p, gk := startGK(t, londonHost(), "")
+	ctx := ctxT(t)
+	carol := newSim(t, ras.DialedDigits("203"))
+	if a, err := carol.Register(ctx, gk); err != nil || !isRCF(a) {
+		t.Fatalf("got %+v %v", a, err)
+	}
+	_, epid, _, _, _ := carol.Registration()
+	call := h323sim.NewCallID()
+	if a, err := carol.Admit(ctx, call, []ras.AliasAddress{ras.DialedDigits("203")}, true); err != nil {
+		t.Fatal(err)
+	} else if _, ok := a.(*ras.AdmissionConfirm); !ok {
+		t.Fatalf("ARQ got %+v", a)
+	}
+	csa := []ras.TransportAddress{ras.FromAddrPort(carol.CallSignal())}
+	mallory := udpOn(t, "127.0.0.2")
+	for i, tc := range []struct {
+		name  string
+		req   ras.Message
+		check func(ras.Message) bool
+	}{
+		{"URQ by endpoint identifier", &ras.UnregistrationRequest{RequestSeqNum: 11, CallSignalAddress: csa, EndpointIdentifier: epid},
+			func(m ras.Message) bool {
+				r, ok := m.(*ras.UnregistrationReject)
+				return ok && r.RejectReason.Choice == ras.URJSecurityDenial
+			}},
+		{"URQ by alias", &ras.UnregistrationRequest{RequestSeqNum: 12, CallSignalAddress: csa, EndpointAlias: []ras.AliasAddress{ras.DialedDigits("203")}},
+			func(m ras.Message) bool {
+				r, ok := m.(*ras.UnregistrationReject)
+				return ok && r.RejectReason.Choice == ras.URJSecurityDenial
+			}},
+		{"ARQ", &ras.AdmissionRequest{RequestSeqNum: 13, CallType: ras.CallPointToPoint, EndpointIdentifier: epid,
+			DestinationInfo: []ras.AliasAddress{ras.DialedDigits("203")}, BandWidth: 1280, CallReferenceValue: 1,
+			ConferenceID: h323sim.NewCallID().GUID},
+			func(m ras.Message) bool {
+				r, ok := m.(*ras.AdmissionReject)
+				return ok && r.RejectReason.Choice == ras.ARJSecurityDenial
+			}},
+		{"DRQ", &ras.DisengageRequest{RequestSeqNum: 14, EndpointIdentifier: epid, ConferenceID: call.GUID, CallReferenceValue: 1,
+			DisengageReason: ras.DisengageNormalDrop, CallIdentifier: call},
+			func(m ras.Message) bool {
+				r, ok := m.(*ras.DisengageReject)
+				return ok && r.RejectReason.Choice == ras.DRJSecurityDenial
+			}},
+	} {
+		sendRAS(t, mallory, tc.req, gk)
+		m, _ := readRAS(t, mallory, 5*time.Second)
+		if !tc.check(m) {
+			t.Errorf("%s from elsewhere got %+v", tc.name, m)
+		}
+		if s := p.Stats(); s.Denied != uint64(i+1) || s.Registrations != 1 || !p.running.busy("203") {
+			t.Errorf("after %s: %+v, busy %v", tc.name, s, p.running.busy("203"))
+		}
+	}
+	if a, err := carol.Disengage(ctx, call); err != nil {
+		t.Fatal(err)
+	} else if _, ok := a.(*ras.DisengageConfirm); !ok || p.running.busy("203") {
+		t.Fatalf("own DRQ got %+v", a)
+	}
+	if a, err := carol.Unregister(ctx); err != nil {
+		t.Fatal(err)
+	} else if _, ok := a.(*ras.UnregistrationConfirm); !ok || p.Stats().Registrations != 0 {
+		t.Fatalf("own URQ got %+v", a)
+	}
+}
