@@ -12,6 +12,14 @@ import (
 // end (DRQ), and keeps no more call state than graceful failback and
 // status need. A call goes on if the gatekeeper dies.
 
+// maxCalls bounds the calls in progress of one registration: an ARQ for
+// one more is refused (resourceUnavailable).
+const maxCalls = 32
+
+// callMaxAge is how long a call without its DRQ (the phone rebooted
+// mid-call) keeps its registration busy: the sweep then drops it.
+const callMaxAge = 12 * time.Hour
+
 // lrqAnswer is a peer gatekeeper's answer to an LRQ: an LCF, or nil for
 // an LRJ.
 type lrqAnswer struct{ lcf *ras.LocationConfirm }
@@ -108,16 +116,24 @@ func (in *instance) onARQ(m *ras.AdmissionRequest, src netip.AddrPort) {
 // admitCall records the call and answers ACF.
 func (in *instance) admitCall(m *ras.AdmissionRequest, src netip.AddrPort, phoneID string, key ras.GUID,
 	dest netip.AddrPort, destAliases []ras.AliasAddress) {
-	first := false
+	first, full := false, false
 	in.regs.withPhone(phoneID, func(r *registration) {
 		if r == nil {
 			return
 		}
 		if _, ok := r.calls[key]; !ok {
-			r.calls[key] = struct{}{}
+			if full = len(r.calls) >= maxCalls; full {
+				return
+			}
+			r.calls[key] = time.Now()
 			first = len(r.calls) == 1
 		}
 	})
+	if full {
+		in.c.arj.Add(1)
+		in.send(&ras.AdmissionReject{RequestSeqNum: m.RequestSeqNum, RejectReason: ras.AdmissionRejectReason{Choice: ras.ARJResourceUnavailable}}, src)
+		return
+	}
 	if first {
 		in.reports.callState(phoneID, true)
 	}

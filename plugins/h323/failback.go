@@ -71,6 +71,7 @@ func (in *instance) sweep(now time.Time) {
 	var (
 		sends []urq
 		ended []*registration
+		idle  []string
 	)
 	tbl := in.view.Table()
 	for _, id := range in.regs.phones() {
@@ -78,6 +79,18 @@ func (in *instance) sweep(now time.Time) {
 		in.regs.withPhone(id, func(r *registration) {
 			if r == nil {
 				return
+			}
+			if n := len(r.calls); n > 0 {
+				// A call whose DRQ never came (the phone rebooted
+				// mid-call) does not keep the phone busy for ever.
+				for k, at := range r.calls {
+					if now.Sub(at) > callMaxAge {
+						delete(r.calls, k)
+					}
+				}
+				if len(r.calls) == 0 {
+					idle = append(idle, r.phoneID)
+				}
 			}
 			switch {
 			case r.leaving:
@@ -144,5 +157,8 @@ func (in *instance) sweep(now time.Time) {
 	}
 	for _, r := range ended {
 		in.gone(r)
+	}
+	for _, id := range idle {
+		in.reports.callState(id, false)
 	}
 }

@@ -26,8 +26,9 @@ type registration struct {
 	vendor  string
 	ttl     time.Duration
 	expires time.Time
-	// calls in progress, by call identifier (ARQ → DRQ).
-	calls map[ras.GUID]struct{}
+	// calls in progress, by call identifier (ARQ → DRQ), with when they
+	// were admitted: at most maxCalls, none older than callMaxAge.
+	calls map[ras.GUID]time.Time
 	// leaving: a URQ was sent; urqSent counts them, urqNext is when the
 	// next is due, urqSeq its sequence number, altGK the gatekeeper named.
 	leaving bool
@@ -79,7 +80,7 @@ func (g *registry) put(r *registration) (same bool) {
 		}
 	}
 	if r.calls == nil {
-		r.calls = make(map[ras.GUID]struct{})
+		r.calls = make(map[ras.GUID]time.Time)
 	}
 	g.byPhone[r.phoneID] = r
 	g.byEPID[r.epid] = r
