@@ -20,6 +20,10 @@ const maxCalls = 32
 // mid-call) keeps its registration busy: the sweep then drops it.
 const callMaxAge = 12 * time.Hour
 
+// maxLookups bounds the ARQs waiting for the peers' LCFs at once: an ARQ
+// beyond is refused (resourceUnavailable).
+const maxLookups = 64
+
 // lrqAnswer is a peer gatekeeper's answer to an LRQ: an LCF, or nil for
 // an LRJ.
 type lrqAnswer struct{ lcf *ras.LocationConfirm }
@@ -93,11 +97,29 @@ func (in *instance) onARQ(m *ras.AdmissionRequest, src netip.AddrPort) {
 	if waiting {
 		return
 	}
+	select {
+	case in.lookups <- struct{}{}:
+	default:
+		in.pmu.Lock()
+		delete(in.arqs, k)
+		in.pmu.Unlock()
+		arj(ras.ARJResourceUnavailable)
+		return
+	}
+	in.wg.Add(1) // under a reader, itself in wg: never after stop's Wait
 	go func() {
+		defer in.wg.Done()
 		defer func() {
+			<-in.lookups
 			in.pmu.Lock()
 			delete(in.arqs, k)
 			in.pmu.Unlock()
+		}()
+		defer func() {
+			if r := recover(); r != nil {
+				in.c.panics.Add(1)
+				in.log.Warn("ARQ lookup recovered", "panic", r, "from", src.String())
+			}
 		}()
 		lcf := in.locate(m.DestinationInfo)
 		if lcf == nil {
@@ -229,6 +251,8 @@ func (in *instance) locate(aliases []ras.AliasAddress) *ras.LocationConfirm {
 				return a.lcf
 			}
 		case <-timeout.C:
+			return nil
+		case <-in.ctx.Done():
 			return nil
 		}
 	}

@@ -1,11 +1,13 @@
 package h323plugin
 
 import (
+	"net"
 	"testing"
 	"time"
 
 	"github.com/rallyvoip/rally/plugins/h323/h323sim"
 	"github.com/rallyvoip/rally/plugins/h323/ras"
+	"github.com/rallyvoip/rally/plugins/sdk/admission"
 )
 
 // TestCallLimits: a registration holds at most maxCalls calls (one more
@@ -59,5 +61,48 @@ func TestCallLimits(t *testing.T) {
 	})
 	if s := p.Stats(); s.Registrations != 1 {
 		t.Fatalf("the registration went: %+v", s)
+	}
+}
+
+// TestLookupsBounded: at most maxLookups ARQs wait for the peers' LCFs at
+// once; one more is refused at once (resourceUnavailable); a stopped
+// gatekeeper does not wait the lookups' lrq_timeout, and a lookup in
+// flight then is counted in its WaitGroup.
+func TestLookupsBounded(t *testing.T) {
+	peer := udpOn(t, "127.0.0.1") // a peer gatekeeper that never answers
+	host := newTestHost("london", 10)
+	host.addPhone("london", "203", "203", "carol")
+	host.snap.Peers = []admission.PeerView{{Site: "paris", State: admission.StateNormal,
+		Endpoints: []string{"h323:udp://" + peer.LocalAddr().(*net.UDPAddr).AddrPort().String()}}}
+	p, gk := startGK(t, host, `,"lrq_timeout":"30s"`)
+	ctx := ctxT(t)
+	carol := newSim(t, ras.DialedDigits("203"))
+	if a, err := carol.Register(ctx, gk); err != nil || !isRCF(a) {
+		t.Fatalf("got %+v %v", a, err)
+	}
+	_, epid, _, _, _ := carol.Registration()
+	c := udpOn(t, "127.0.0.1") // carol's host, another port
+	arq := func(seq uint16) *ras.AdmissionRequest {
+		return &ras.AdmissionRequest{RequestSeqNum: seq, CallType: ras.CallPointToPoint, EndpointIdentifier: epid,
+			DestinationInfo: []ras.AliasAddress{ras.H323ID("pierre")}, BandWidth: 1280, CallReferenceValue: seq,
+			ConferenceID: h323sim.NewCallID().GUID}
+	}
+	for i := range maxLookups {
+		sendRAS(t, c, arq(uint16(i+1)), gk)
+	}
+	waitFor(t, 10*time.Second, "lookups under way", func() bool { return p.Stats().LRQSent == maxLookups })
+	sendRAS(t, c, arq(maxLookups+1), gk)
+	m, _ := readRAS(t, c, 5*time.Second)
+	if arj, ok := m.(*ras.AdmissionReject); !ok || arj.RequestSeqNum != maxLookups+1 || arj.RejectReason.Choice != ras.ARJResourceUnavailable {
+		t.Fatalf("ARQ over the bound got %+v", m)
+	}
+	in := p.running
+	start := time.Now()
+	p.Close()
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("Close took %v", d)
+	}
+	if n := len(in.lookups); n != 0 {
+		t.Errorf("%d lookups still held after Close", n)
 	}
 }

@@ -146,7 +146,9 @@ type instance struct {
 	urqs    map[uint16]urqWait  // URQ in flight: seq → phone and where it went
 	lrqs    map[uint16]lrqWait  // LRQ in flight: seq → peer asked and the ARQ waiting
 	arqs    map[arqKey]struct{} // ARQs waiting for an LCF (retransmissions dropped)
+	lookups chan struct{}       // semaphore of the ARQs waiting for LCFs
 	kick    chan struct{}
+	ctx     context.Context
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	failed  atomic.Pointer[error]
@@ -173,7 +175,9 @@ func start(log *slog.Logger, cfg sdk.Config, conf Config, addr netip.AddrPort, h
 		urqs:    make(map[uint16]urqWait),
 		lrqs:    make(map[uint16]lrqWait),
 		arqs:    make(map[arqKey]struct{}),
+		lookups: make(chan struct{}, maxLookups),
 		kick:    make(chan struct{}, 1),
+		ctx:     ctx,
 		cancel:  cancel,
 	}
 	in.seq.Store(rand.Uint32()) // sequence numbers not guessable from the start
