@@ -106,3 +106,52 @@ func TestLookupsBounded(t *testing.T) {
 		t.Errorf("%d lookups still held after Close", n)
 	}
 }
+
+// TestSharedAlias: two registrations hold an alias; it names the latest,
+// and when that one leaves, the other (not nobody).
+func TestSharedAlias(t *testing.T) {
+	host := londonHost()
+	host.addPhone("london", "204", "204", "team")
+	host.addPhone("london", "205", "205", "team")
+	_, gk := startGK(t, host, `,"lrq_timeout":"100ms"`)
+	ctx := ctxT(t)
+	carol := newSim(t, ras.DialedDigits("203"))
+	a204 := newSim(t, ras.DialedDigits("204"))
+	a205 := newSim(t, ras.DialedDigits("205"))
+	for _, e := range []*h323sim.Endpoint{carol, a204, a205} {
+		if a, err := e.Register(ctx, gk); err != nil || !isRCF(a) {
+			t.Fatalf("got %+v %v", a, err)
+		}
+	}
+	team := []ras.AliasAddress{ras.H323ID("team")}
+	for _, tc := range []struct {
+		name  string
+		leave *h323sim.Endpoint
+		want  *h323sim.Endpoint // nil: ARJ
+	}{
+		{"both registered", nil, a205},
+		{"the latest left", a205, a204},
+		{"both left", a204, nil},
+	} {
+		if tc.leave != nil {
+			if a, err := tc.leave.Unregister(ctx); err != nil {
+				t.Fatal(err)
+			} else if _, ok := a.(*ras.UnregistrationConfirm); !ok {
+				t.Fatalf("%s: URQ got %+v", tc.name, a)
+			}
+		}
+		a, err := carol.Admit(ctx, h323sim.NewCallID(), team, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tc.want == nil {
+			if arj, ok := a.(*ras.AdmissionReject); !ok || arj.RejectReason.Choice != ras.ARJCalledPartyNotRegistered {
+				t.Errorf("%s: got %+v", tc.name, a)
+			}
+			continue
+		}
+		if acf, ok := a.(*ras.AdmissionConfirm); !ok || acf.DestCallSignalAddress != ras.FromAddrPort(tc.want.CallSignal()) {
+			t.Errorf("%s: got %+v, want ACF to %s", tc.name, a, tc.want.CallSignal())
+		}
+	}
+}

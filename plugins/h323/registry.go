@@ -50,19 +50,20 @@ func (r *registration) sentBy(src netip.AddrPort) bool {
 }
 
 // registry holds the registrations, by phone, endpoint identifier and
-// alias.
+// alias. Several registrations may hold an alias (a shared extension): the
+// alias names the latest, and the others when it leaves.
 type registry struct {
 	mu      sync.Mutex
 	byPhone map[string]*registration
 	byEPID  map[string]*registration
-	byAlias map[string]*registration
+	byAlias map[string][]*registration // oldest first
 }
 
 func newRegistry() *registry {
 	return &registry{
 		byPhone: make(map[string]*registration),
 		byEPID:  make(map[string]*registration),
-		byAlias: make(map[string]*registration),
+		byAlias: make(map[string][]*registration),
 	}
 }
 
@@ -85,7 +86,7 @@ func (g *registry) put(r *registration) (same bool) {
 	g.byPhone[r.phoneID] = r
 	g.byEPID[r.epid] = r
 	for _, n := range r.names {
-		g.byAlias[n] = r
+		g.byAlias[n] = append(g.byAlias[n], r)
 	}
 	return same
 }
@@ -96,8 +97,11 @@ func (g *registry) unindexLocked(r *registration) {
 		delete(g.byEPID, r.epid)
 	}
 	for _, n := range r.names {
-		if g.byAlias[n] == r {
+		rs := slices.DeleteFunc(g.byAlias[n], func(x *registration) bool { return x == r })
+		if len(rs) == 0 {
 			delete(g.byAlias, n)
+		} else {
+			g.byAlias[n] = rs
 		}
 	}
 }
@@ -133,8 +137,11 @@ func (g *registry) lookup(aliases []ras.AliasAddress) (registration, bool) {
 	defer g.mu.Unlock()
 	for _, a := range aliases {
 		if s, ok := aliasString(a); ok {
-			if r := g.byAlias[s]; r != nil && !r.leaving {
-				return *r, true
+			rs := g.byAlias[s]
+			for i := len(rs) - 1; i >= 0; i-- {
+				if !rs[i].leaving {
+					return *rs[i], true
+				}
 			}
 		}
 	}
