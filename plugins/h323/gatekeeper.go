@@ -325,9 +325,10 @@ func (in *instance) keepAlive(m *ras.RegistrationRequest, src, rasAddr netip.Add
 	)
 	in.regs.withEPID(m.EndpointIdentifier, func(r *registration) {
 		// The endpoint identifier is no secret: a keep-alive counts only
-		// from the registered endpoint's address (any port: NAT), or
-		// teaches the address of a restored registration.
-		if r == nil || (r.ras.IsValid() && r.ras.Addr() != src.Addr()) {
+		// from the registered endpoint's address (any port: NAT), or, from
+		// its call signal address's IP, teaches the RAS address of a
+		// restored registration.
+		if r == nil || !r.sentBy(src) {
 			return
 		}
 		known, phoneID, busy = true, r.phoneID, len(r.calls) > 0

@@ -91,6 +91,32 @@ func (g *registry) put(r *registration) (same bool) {
 	return same
 }
 
+// putNew adds r unless the phone is registered already (a restored
+// registration never overwrites one an RRQ made); it tells whether it did.
+func (g *registry) putNew(r *registration) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.byPhone[r.phoneID] != nil {
+		return false
+	}
+	r.calls = make(map[ras.GUID]time.Time)
+	g.byPhone[r.phoneID] = r
+	g.byEPID[r.epid] = r
+	for _, n := range r.names {
+		g.byAlias[n] = append(g.byAlias[n], r)
+	}
+	return true
+}
+
+// drop removes r if it is still the phone's registration.
+func (g *registry) drop(r *registration) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.byPhone[r.phoneID] == r {
+		g.unindexLocked(r)
+	}
+}
+
 func (g *registry) unindexLocked(r *registration) {
 	delete(g.byPhone, r.phoneID)
 	if g.byEPID[r.epid] == r {
