@@ -207,6 +207,21 @@ func (in *instance) onDRQ(m *ras.DisengageRequest, src netip.AddrPort) {
 	}
 }
 
+// onBRQ confirms the bandwidth a registered endpoint asks for; anyone
+// else (an unknown endpoint identifier, or a known one from another
+// address) is told notBound.
+func (in *instance) onBRQ(m *ras.BandwidthRequest, src netip.AddrPort) {
+	bound := false
+	in.regs.withEPID(m.EndpointIdentifier, func(r *registration) { bound = r != nil && r.sentBy(src) })
+	if !bound {
+		in.c.brj.Add(1)
+		in.send(&ras.BandwidthReject{RequestSeqNum: m.RequestSeqNum, RejectReason: ras.BandRejectReason{Choice: ras.BRJNotBound}}, src)
+		return
+	}
+	in.c.bcf.Add(1)
+	in.send(&ras.BandwidthConfirm{RequestSeqNum: m.RequestSeqNum, BandWidth: m.BandWidth}, src)
+}
+
 // locate sends an LRQ for aliases to every peer that announced a
 // gatekeeper and returns the first LCF, nil if none came within
 // lrq_timeout (or all refused).

@@ -61,7 +61,7 @@ func (in *instance) handle(b []byte, src netip.AddrPort, now time.Time) {
 	case *ras.LocationReject:
 		in.onLocationAnswer(m.RequestSeqNum, src, lrqAnswer{})
 	case *ras.BandwidthRequest:
-		in.send(&ras.BandwidthConfirm{RequestSeqNum: m.RequestSeqNum, BandWidth: m.BandWidth}, src)
+		in.onBRQ(m, src)
 	case *ras.InfoRequestResponse:
 		if m.NeedResponse {
 			in.send(&ras.InfoRequestAck{RequestSeqNum: m.RequestSeqNum}, src)

@@ -41,6 +41,7 @@ func (p *Plugin) Metrics(context.Context) ([]sdk.Metric, error) {
 		msg("gcf", st.GCF), msg("grj", st.GRJ), msg("rcf", st.RCF), msg("rrj", st.RRJ),
 		msg("ucf", st.UCF), msg("urj", st.URJ), msg("urq", st.URQSent), msg("acf", st.ACF), msg("arj", st.ARJ),
 		msg("dcf", st.DCF), msg("drj", st.DRJ), msg("lrq", st.LRQSent), msg("lcf", st.LCF), msg("lrj", st.LRJ),
+		msg("bcf", st.BCF), msg("brj", st.BRJ),
 		{Name: "h323_refused_total", Help: "Registrations refused because the phone's home is alive (DESIGN §1.1).", Value: float64(st.Refused)},
 		{Name: "h323_denied_total", Help: "URQs, ARQs and DRQs naming a registration from another address (refused).", Value: float64(st.Denied)},
 		{Name: "h323_keepalives_total", Help: "Lightweight RRQs that refreshed a registration.", Value: float64(st.KeepAlives)},

@@ -284,7 +284,7 @@ type counters struct {
 	received, malformed, ignored, unknownMessage, panics, writeErrors atomic.Uint64
 	gcf, grj, rcf, rrj, refused, keepalives, ucf, urj                 atomic.Uint64
 	urqSent, urqAnswered, expired, acf, arj, dcf, drj, lrqSent, lcf   atomic.Uint64
-	lrj, denied                                                       atomic.Uint64
+	lrj, denied, bcf, brj                                             atomic.Uint64
 }
 
 // Stats is a snapshot of the counters.
@@ -292,7 +292,7 @@ type Stats struct {
 	Received, Malformed, Ignored, UnknownMessage, Panics, WriteErrors uint64
 	GCF, GRJ, RCF, RRJ, Refused, KeepAlives, UCF, URJ                 uint64
 	URQSent, URQAnswered, Expired, ACF, ARJ, DCF, DRJ, LRQSent        uint64
-	LCF, LRJ                                                          uint64
+	LCF, LRJ, BCF, BRJ                                                uint64
 	// Denied counts URQs, ARQs and DRQs naming a registration from
 	// another address (refused with securityDenial).
 	Denied        uint64
@@ -308,7 +308,7 @@ func (in *instance) stats() Stats {
 		KeepAlives: c.keepalives.Load(), UCF: c.ucf.Load(), URJ: c.urj.Load(), URQSent: c.urqSent.Load(),
 		URQAnswered: c.urqAnswered.Load(), Expired: c.expired.Load(), ACF: c.acf.Load(), ARJ: c.arj.Load(),
 		DCF: c.dcf.Load(), DRJ: c.drj.Load(), LRQSent: c.lrqSent.Load(), LCF: c.lcf.Load(), LRJ: c.lrj.Load(),
-		Denied:        c.denied.Load(),
+		Denied: c.denied.Load(), BCF: c.bcf.Load(), BRJ: c.brj.Load(),
 		Registrations: in.regs.len(),
 	}
 }

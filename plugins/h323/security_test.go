@@ -216,3 +216,38 @@ func TestRequestsFromElsewhere(t *testing.T) {
 		t.Fatalf("own URQ got %+v", a)
 	}
 }
+
+// TestBRQ: a bandwidth request is confirmed only for a registered
+// endpoint identifier from its address; others are told notBound.
+func TestBRQ(t *testing.T) {
+	p, gk := startGK(t, londonHost(), "")
+	carol := newSim(t, ras.DialedDigits("203"))
+	if a, err := carol.Register(ctxT(t), gk); err != nil || !isRCF(a) {
+		t.Fatalf("got %+v %v", a, err)
+	}
+	_, epid, _, _, _ := carol.Registration()
+	for _, tc := range []struct {
+		name, from, epid string
+		bound            bool
+	}{
+		{"registered, from its host", "127.0.0.1", epid, true},
+		{"registered, from another host", "127.0.0.2", epid, false},
+		{"unknown endpoint", "127.0.0.1", "999@london", false},
+	} {
+		c := udpOn(t, tc.from)
+		sendRAS(t, c, &ras.BandwidthRequest{RequestSeqNum: 3, EndpointIdentifier: tc.epid, BandWidth: 640}, gk)
+		m, _ := readRAS(t, c, 5*time.Second)
+		if tc.bound {
+			if bcf, ok := m.(*ras.BandwidthConfirm); !ok || bcf.BandWidth != 640 {
+				t.Errorf("%s: got %+v", tc.name, m)
+			}
+			continue
+		}
+		if brj, ok := m.(*ras.BandwidthReject); !ok || brj.RejectReason.Choice != ras.BRJNotBound {
+			t.Errorf("%s: got %+v", tc.name, m)
+		}
+	}
+	if s := p.Stats(); s.BCF != 1 || s.BRJ != 2 {
+		t.Errorf("stats %+v", s)
+	}
+}
