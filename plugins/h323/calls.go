@@ -12,9 +12,28 @@ import (
 // end (DRQ), and keeps no more call state than graceful failback and
 // status need. A call goes on if the gatekeeper dies.
 
+// maxCalls bounds the calls in progress of one registration: an ARQ for
+// one more is refused (resourceUnavailable).
+const maxCalls = 32
+
+// callMaxAge is how long a call without its DRQ (the phone rebooted
+// mid-call) keeps its registration busy: the sweep then drops it.
+const callMaxAge = 12 * time.Hour
+
+// maxLookups bounds the ARQs waiting for the peers' LCFs at once: an ARQ
+// beyond is refused (resourceUnavailable).
+const maxLookups = 64
+
 // lrqAnswer is a peer gatekeeper's answer to an LRQ: an LCF, or nil for
 // an LRJ.
 type lrqAnswer struct{ lcf *ras.LocationConfirm }
+
+// lrqWait is an LRQ in flight: the peer gatekeeper it was sent to (the
+// only address whose answer counts) and the ARQ waiting.
+type lrqWait struct {
+	to netip.AddrPort
+	ch chan lrqAnswer
+}
 
 // arqKey identifies an ARQ waiting for the peers' answers, so that its
 // retransmissions are dropped.
@@ -37,14 +56,19 @@ func (in *instance) onARQ(m *ras.AdmissionRequest, src netip.AddrPort) {
 		in.send(&ras.AdmissionReject{RequestSeqNum: m.RequestSeqNum, RejectReason: ras.AdmissionRejectReason{Choice: reason}}, src)
 	}
 	var caller registration
-	known := false
+	known, denied := false, false
 	in.regs.withEPID(m.EndpointIdentifier, func(r *registration) {
 		if r != nil {
-			caller, known = *r, true
+			caller, known, denied = *r, true, !r.sentBy(src)
 		}
 	})
 	if !known {
 		arj(ras.ARJCallerNotRegistered)
+		return
+	}
+	if denied {
+		in.c.denied.Add(1)
+		arj(ras.ARJSecurityDenial)
 		return
 	}
 	key := callKey(m.CallIdentifier, m.ConferenceID)
@@ -73,11 +97,29 @@ func (in *instance) onARQ(m *ras.AdmissionRequest, src netip.AddrPort) {
 	if waiting {
 		return
 	}
+	select {
+	case in.lookups <- struct{}{}:
+	default:
+		in.pmu.Lock()
+		delete(in.arqs, k)
+		in.pmu.Unlock()
+		arj(ras.ARJResourceUnavailable)
+		return
+	}
+	in.wg.Add(1) // under a reader, itself in wg: never after stop's Wait
 	go func() {
+		defer in.wg.Done()
 		defer func() {
+			<-in.lookups
 			in.pmu.Lock()
 			delete(in.arqs, k)
 			in.pmu.Unlock()
+		}()
+		defer func() {
+			if r := recover(); r != nil {
+				in.c.panics.Add(1)
+				in.log.Warn("ARQ lookup recovered", "panic", r, "from", src.String())
+			}
 		}()
 		lcf := in.locate(m.DestinationInfo)
 		if lcf == nil {
@@ -96,16 +138,24 @@ func (in *instance) onARQ(m *ras.AdmissionRequest, src netip.AddrPort) {
 // admitCall records the call and answers ACF.
 func (in *instance) admitCall(m *ras.AdmissionRequest, src netip.AddrPort, phoneID string, key ras.GUID,
 	dest netip.AddrPort, destAliases []ras.AliasAddress) {
-	first := false
+	first, full := false, false
 	in.regs.withPhone(phoneID, func(r *registration) {
 		if r == nil {
 			return
 		}
 		if _, ok := r.calls[key]; !ok {
-			r.calls[key] = struct{}{}
+			if full = len(r.calls) >= maxCalls; full {
+				return
+			}
+			r.calls[key] = time.Now()
 			first = len(r.calls) == 1
 		}
 	})
+	if full {
+		in.c.arj.Add(1)
+		in.send(&ras.AdmissionReject{RequestSeqNum: m.RequestSeqNum, RejectReason: ras.AdmissionRejectReason{Choice: ras.ARJResourceUnavailable}}, src)
+		return
+	}
 	if first {
 		in.reports.callState(phoneID, true)
 	}
@@ -121,11 +171,15 @@ func (in *instance) admitCall(m *ras.AdmissionRequest, src netip.AddrPort, phone
 }
 
 func (in *instance) onDRQ(m *ras.DisengageRequest, src netip.AddrPort) {
-	known, idle := false, false
+	known, idle, denied := false, false, false
 	var phoneID string
 	key := callKey(m.CallIdentifier, m.ConferenceID)
 	in.regs.withEPID(m.EndpointIdentifier, func(r *registration) {
 		if r == nil {
+			return
+		}
+		if !r.sentBy(src) {
+			denied = true
 			return
 		}
 		known, phoneID = true, r.phoneID
@@ -134,6 +188,12 @@ func (in *instance) onDRQ(m *ras.DisengageRequest, src netip.AddrPort) {
 			idle = len(r.calls) == 0
 		}
 	})
+	if denied {
+		in.c.denied.Add(1)
+		in.c.drj.Add(1)
+		in.send(&ras.DisengageReject{RequestSeqNum: m.RequestSeqNum, RejectReason: ras.DisengageRejectReason{Choice: ras.DRJSecurityDenial}}, src)
+		return
+	}
 	if !known {
 		in.c.drj.Add(1)
 		in.send(&ras.DisengageReject{RequestSeqNum: m.RequestSeqNum, RejectReason: ras.DisengageRejectReason{Choice: ras.DRJNotRegistered}}, src)
@@ -145,6 +205,21 @@ func (in *instance) onDRQ(m *ras.DisengageRequest, src netip.AddrPort) {
 		in.reports.callState(phoneID, false)
 		in.kickSweep() // graceful failback: an idle guest goes home now
 	}
+}
+
+// onBRQ confirms the bandwidth a registered endpoint asks for; anyone
+// else (an unknown endpoint identifier, or a known one from another
+// address) is told notBound.
+func (in *instance) onBRQ(m *ras.BandwidthRequest, src netip.AddrPort) {
+	bound := false
+	in.regs.withEPID(m.EndpointIdentifier, func(r *registration) { bound = r != nil && r.sentBy(src) })
+	if !bound {
+		in.c.brj.Add(1)
+		in.send(&ras.BandwidthReject{RequestSeqNum: m.RequestSeqNum, RejectReason: ras.BandRejectReason{Choice: ras.BRJNotBound}}, src)
+		return
+	}
+	in.c.bcf.Add(1)
+	in.send(&ras.BandwidthConfirm{RequestSeqNum: m.RequestSeqNum, BandWidth: m.BandWidth}, src)
 }
 
 // locate sends an LRQ for aliases to every peer that announced a
@@ -165,9 +240,9 @@ func (in *instance) locate(aliases []ras.AliasAddress) *ras.LocationConfirm {
 	ch := make(chan lrqAnswer, len(targets))
 	seqs := make([]uint16, len(targets))
 	in.pmu.Lock()
-	for i := range targets {
-		seqs[i] = in.nextSeq()
-		in.lrqs[seqs[i]] = ch
+	for i, t := range targets {
+		seqs[i] = in.nextSeqLocked()
+		in.lrqs[seqs[i]] = lrqWait{to: t, ch: ch}
 	}
 	in.pmu.Unlock()
 	defer func() {
@@ -192,21 +267,29 @@ func (in *instance) locate(aliases []ras.AliasAddress) *ras.LocationConfirm {
 			}
 		case <-timeout.C:
 			return nil
+		case <-in.ctx.Done():
+			return nil
 		}
 	}
 	return nil
 }
 
-func (in *instance) onLocationAnswer(seq uint16, a lrqAnswer) {
+// onLocationAnswer takes a peer's LCF or LRJ to an LRQ of the gatekeeper;
+// only one from the gatekeeper the LRQ went to counts (the sequence
+// number is no secret: a forged LCF would redirect the call).
+func (in *instance) onLocationAnswer(seq uint16, src netip.AddrPort, a lrqAnswer) {
 	in.pmu.Lock()
-	ch, ok := in.lrqs[seq]
-	delete(in.lrqs, seq)
+	w, ok := in.lrqs[seq]
+	ok = ok && w.to == src
+	if ok {
+		delete(in.lrqs, seq)
+	}
 	in.pmu.Unlock()
 	if !ok {
 		in.c.ignored.Add(1)
 		return
 	}
-	ch <- a // buffered for every LRQ of the batch
+	w.ch <- a // buffered for every LRQ of the batch
 }
 
 // onLRQ answers a peer gatekeeper looking for an alias registered here.

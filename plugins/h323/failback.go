@@ -2,6 +2,7 @@ package h323plugin
 
 import (
 	"context"
+	"net/netip"
 	"time"
 
 	"github.com/rallyvoip/rally/plugins/h323/ras"
@@ -15,6 +16,13 @@ const sweepEvery = 200 * time.Millisecond
 // urqTries is how many URQs a registration sent home gets before it is
 // dropped without a UCF.
 const urqTries = 3
+
+// urqWait is a URQ in flight: the phone sent away and the RAS address
+// the URQ went to (the only address whose UCF or URJ counts).
+type urqWait struct {
+	phoneID string
+	to      netip.AddrPort
+}
 
 // statsEvery is how often the counters are logged, when they changed.
 const statsEvery = time.Minute
@@ -63,6 +71,7 @@ func (in *instance) sweep(now time.Time) {
 	var (
 		sends []urq
 		ended []*registration
+		idle  []string
 	)
 	tbl := in.view.Table()
 	for _, id := range in.regs.phones() {
@@ -70,6 +79,18 @@ func (in *instance) sweep(now time.Time) {
 		in.regs.withPhone(id, func(r *registration) {
 			if r == nil {
 				return
+			}
+			if n := len(r.calls); n > 0 {
+				// A call whose DRQ never came (the phone rebooted
+				// mid-call) does not keep the phone busy for ever.
+				for k, at := range r.calls {
+					if now.Sub(at) > callMaxAge {
+						delete(r.calls, k)
+					}
+				}
+				if len(r.calls) == 0 {
+					idle = append(idle, r.phoneID)
+				}
 			}
 			switch {
 			case r.leaving:
@@ -90,12 +111,12 @@ func (in *instance) sweep(now time.Time) {
 					return
 				}
 				r.leaving = true
-				r.urqSeq = in.nextSeq()
 				if gk, ok := in.gatekeeperOf(d.Home, 0); ok && d.Reason == admission.HomedAtLivePeer {
 					r.altGK = &gk
 				}
 				in.pmu.Lock()
-				in.urqs[r.urqSeq] = r.phoneID
+				r.urqSeq = in.nextSeqLocked()
+				in.urqs[r.urqSeq] = urqWait{phoneID: r.phoneID, to: r.ras}
 				in.pmu.Unlock()
 				in.log.Info("sending the endpoint away", "phone", r.phoneID, "reason", d.Reason.String(), "home", d.Home)
 				if !r.ras.IsValid() {
@@ -136,5 +157,8 @@ func (in *instance) sweep(now time.Time) {
 	}
 	for _, r := range ended {
 		in.gone(r)
+	}
+	for _, id := range idle {
+		in.reports.callState(id, false)
 	}
 }

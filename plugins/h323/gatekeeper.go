@@ -57,11 +57,11 @@ func (in *instance) handle(b []byte, src netip.AddrPort, now time.Time) {
 	case *ras.LocationRequest:
 		in.onLRQ(m, src)
 	case *ras.LocationConfirm:
-		in.onLocationAnswer(m.RequestSeqNum, lrqAnswer{lcf: m})
+		in.onLocationAnswer(m.RequestSeqNum, src, lrqAnswer{lcf: m})
 	case *ras.LocationReject:
-		in.onLocationAnswer(m.RequestSeqNum, lrqAnswer{})
+		in.onLocationAnswer(m.RequestSeqNum, src, lrqAnswer{})
 	case *ras.BandwidthRequest:
-		in.send(&ras.BandwidthConfirm{RequestSeqNum: m.RequestSeqNum, BandWidth: m.BandWidth}, src)
+		in.onBRQ(m, src)
 	case *ras.InfoRequestResponse:
 		if m.NeedResponse {
 			in.send(&ras.InfoRequestAck{RequestSeqNum: m.RequestSeqNum}, src)
@@ -325,9 +325,10 @@ func (in *instance) keepAlive(m *ras.RegistrationRequest, src, rasAddr netip.Add
 	)
 	in.regs.withEPID(m.EndpointIdentifier, func(r *registration) {
 		// The endpoint identifier is no secret: a keep-alive counts only
-		// from the registered endpoint's address (any port: NAT), or
-		// teaches the address of a restored registration.
-		if r == nil || (r.ras.IsValid() && r.ras.Addr() != src.Addr()) {
+		// from the registered endpoint's address (any port: NAT), or, from
+		// its call signal address's IP, teaches the RAS address of a
+		// restored registration.
+		if r == nil || !r.sentBy(src) {
 			return
 		}
 		known, phoneID, busy = true, r.phoneID, len(r.calls) > 0
@@ -444,16 +445,24 @@ func ap2t(ap netip.AddrPort) ras.TransportAddress { return ras.FromAddrPort(ap) 
 // onURQ: the endpoint leaves.
 func (in *instance) onURQ(m *ras.UnregistrationRequest, src netip.AddrPort) {
 	var phoneID string
+	denied := false
 	if m.EndpointIdentifier != "" {
 		in.regs.withEPID(m.EndpointIdentifier, func(r *registration) {
 			if r != nil {
-				phoneID = r.phoneID
+				phoneID, denied = r.phoneID, !r.sentBy(src)
 			}
 		})
 	} else if r, ok := in.regs.lookup(m.EndpointAlias); ok {
 		if csa, ok := ipOf(m.CallSignalAddress); ok && csa == r.csa {
-			phoneID = r.phoneID
+			phoneID, denied = r.phoneID, !r.sentBy(src)
 		}
+	}
+	if denied {
+		in.c.denied.Add(1)
+		in.c.urj.Add(1)
+		in.send(&ras.UnregistrationReject{RequestSeqNum: m.RequestSeqNum,
+			RejectReason: ras.UnregRejectReason{Choice: ras.URJSecurityDenial}}, src)
+		return
 	}
 	var r *registration
 	if phoneID != "" {
@@ -471,16 +480,20 @@ func (in *instance) onURQ(m *ras.UnregistrationRequest, src netip.AddrPort) {
 }
 
 // onUCF: an endpoint answered a URQ of the gatekeeper (UCF, or URJ: it
-// was not registered): the registration ends.
+// was not registered): the registration ends. Only an answer from the
+// address the URQ went to counts: the sequence number is no secret.
 func (in *instance) onUCF(seq uint16, src netip.AddrPort, confirmed bool) {
 	in.pmu.Lock()
-	phoneID, ok := in.urqs[seq]
-	delete(in.urqs, seq)
+	w, ok := in.urqs[seq]
+	if ok && w.to == src {
+		delete(in.urqs, seq)
+	}
 	in.pmu.Unlock()
-	if !ok {
+	if !ok || w.to != src {
 		in.c.ignored.Add(1)
 		return
 	}
+	phoneID := w.phoneID
 	in.c.urqAnswered.Add(1)
 	var r *registration
 	in.regs.withPhone(phoneID, func(x *registration) {

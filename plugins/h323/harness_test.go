@@ -31,6 +31,9 @@ type testHost struct {
 	reports []sdk.Registration
 	busy    map[string]bool
 	list    []sdk.Registration
+	// listGate, when set, holds ListRegistrations until closed; listed
+	// is closed when it has answered.
+	listGate, listed chan struct{}
 }
 
 func newTestHost(site string, licenses int) *testHost {
@@ -123,7 +126,15 @@ func (h *testHost) ListCredentials(context.Context, string) ([]sdk.Credentials, 
 	return nil, nil
 }
 
-func (h *testHost) ListRegistrations(context.Context, string) ([]sdk.Registration, error) {
+func (h *testHost) ListRegistrations(ctx context.Context, _ string) ([]sdk.Registration, error) {
+	if h.listGate != nil {
+		select {
+		case <-h.listGate:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		defer close(h.listed)
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return append([]sdk.Registration(nil), h.list...), nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"sync"
@@ -142,10 +143,12 @@ type instance struct {
 
 	seq     atomic.Uint32
 	pmu     sync.Mutex
-	urqs    map[uint16]string         // URQ in flight: seq → phone id
-	lrqs    map[uint16]chan lrqAnswer // LRQ in flight: seq → the ARQ waiting
-	arqs    map[arqKey]struct{}       // ARQs waiting for an LCF (retransmissions dropped)
+	urqs    map[uint16]urqWait  // URQ in flight: seq → phone and where it went
+	lrqs    map[uint16]lrqWait  // LRQ in flight: seq → peer asked and the ARQ waiting
+	arqs    map[arqKey]struct{} // ARQs waiting for an LCF (retransmissions dropped)
+	lookups chan struct{}       // semaphore of the ARQs waiting for LCFs
 	kick    chan struct{}
+	ctx     context.Context
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	failed  atomic.Pointer[error]
@@ -169,12 +172,15 @@ func start(log *slog.Logger, cfg sdk.Config, conf Config, addr netip.AddrPort, h
 		regs:    newRegistry(),
 		users:   newUserCache(host),
 		reports: newReporter(host, log),
-		urqs:    make(map[uint16]string),
-		lrqs:    make(map[uint16]chan lrqAnswer),
+		urqs:    make(map[uint16]urqWait),
+		lrqs:    make(map[uint16]lrqWait),
 		arqs:    make(map[arqKey]struct{}),
+		lookups: make(chan struct{}, maxLookups),
 		kick:    make(chan struct{}, 1),
+		ctx:     ctx,
 		cancel:  cancel,
 	}
+	in.seq.Store(rand.Uint32()) // sequence numbers not guessable from the start
 	in.view.SetLogger(log)
 	for range readers {
 		in.wg.Add(1)
@@ -243,7 +249,15 @@ func (in *instance) kickSweep() {
 	}
 }
 
-// nextSeq is the requestSeqNum of a request the gatekeeper sends.
-func (in *instance) nextSeq() uint16 {
-	return uint16(in.seq.Add(1)%65535) + 1
+// nextSeqLocked is the requestSeqNum of a request the gatekeeper sends:
+// never one of a URQ or LRQ still in flight. pmu is held.
+func (in *instance) nextSeqLocked() uint16 {
+	for {
+		s := uint16(in.seq.Add(1)%65535) + 1
+		_, urq := in.urqs[s]
+		_, lrq := in.lrqs[s]
+		if !urq && !lrq {
+			return s
+		}
+	}
 }

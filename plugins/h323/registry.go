@@ -26,8 +26,9 @@ type registration struct {
 	vendor  string
 	ttl     time.Duration
 	expires time.Time
-	// calls in progress, by call identifier (ARQ → DRQ).
-	calls map[ras.GUID]struct{}
+	// calls in progress, by call identifier (ARQ → DRQ), with when they
+	// were admitted: at most maxCalls, none older than callMaxAge.
+	calls map[ras.GUID]time.Time
 	// leaving: a URQ was sent; urqSent counts them, urqNext is when the
 	// next is due, urqSeq its sequence number, altGK the gatekeeper named.
 	leaving bool
@@ -37,20 +38,32 @@ type registration struct {
 	altGK   *ras.AlternateGK
 }
 
+// sentBy tells whether a datagram from src speaks for r: the endpoint
+// identifier and aliases are no secret, so only its RAS address's IP (any
+// port: NAT) counts, or, restored without a RAS address, its call signal
+// address's.
+func (r *registration) sentBy(src netip.AddrPort) bool {
+	if r.ras.IsValid() {
+		return r.ras.Addr() == src.Addr()
+	}
+	return r.csa.Addr() == src.Addr()
+}
+
 // registry holds the registrations, by phone, endpoint identifier and
-// alias.
+// alias. Several registrations may hold an alias (a shared extension): the
+// alias names the latest, and the others when it leaves.
 type registry struct {
 	mu      sync.Mutex
 	byPhone map[string]*registration
 	byEPID  map[string]*registration
-	byAlias map[string]*registration
+	byAlias map[string][]*registration // oldest first
 }
 
 func newRegistry() *registry {
 	return &registry{
 		byPhone: make(map[string]*registration),
 		byEPID:  make(map[string]*registration),
-		byAlias: make(map[string]*registration),
+		byAlias: make(map[string][]*registration),
 	}
 }
 
@@ -68,14 +81,40 @@ func (g *registry) put(r *registration) (same bool) {
 		}
 	}
 	if r.calls == nil {
-		r.calls = make(map[ras.GUID]struct{})
+		r.calls = make(map[ras.GUID]time.Time)
 	}
 	g.byPhone[r.phoneID] = r
 	g.byEPID[r.epid] = r
 	for _, n := range r.names {
-		g.byAlias[n] = r
+		g.byAlias[n] = append(g.byAlias[n], r)
 	}
 	return same
+}
+
+// putNew adds r unless the phone is registered already (a restored
+// registration never overwrites one an RRQ made); it tells whether it did.
+func (g *registry) putNew(r *registration) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.byPhone[r.phoneID] != nil {
+		return false
+	}
+	r.calls = make(map[ras.GUID]time.Time)
+	g.byPhone[r.phoneID] = r
+	g.byEPID[r.epid] = r
+	for _, n := range r.names {
+		g.byAlias[n] = append(g.byAlias[n], r)
+	}
+	return true
+}
+
+// drop removes r if it is still the phone's registration.
+func (g *registry) drop(r *registration) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.byPhone[r.phoneID] == r {
+		g.unindexLocked(r)
+	}
 }
 
 func (g *registry) unindexLocked(r *registration) {
@@ -84,8 +123,11 @@ func (g *registry) unindexLocked(r *registration) {
 		delete(g.byEPID, r.epid)
 	}
 	for _, n := range r.names {
-		if g.byAlias[n] == r {
+		rs := slices.DeleteFunc(g.byAlias[n], func(x *registration) bool { return x == r })
+		if len(rs) == 0 {
 			delete(g.byAlias, n)
+		} else {
+			g.byAlias[n] = rs
 		}
 	}
 }
@@ -121,8 +163,11 @@ func (g *registry) lookup(aliases []ras.AliasAddress) (registration, bool) {
 	defer g.mu.Unlock()
 	for _, a := range aliases {
 		if s, ok := aliasString(a); ok {
-			if r := g.byAlias[s]; r != nil && !r.leaving {
-				return *r, true
+			rs := g.byAlias[s]
+			for i := len(rs) - 1; i >= 0; i-- {
+				if !rs[i].leaving {
+					return *rs[i], true
+				}
 			}
 		}
 	}
@@ -239,7 +284,7 @@ type counters struct {
 	received, malformed, ignored, unknownMessage, panics, writeErrors atomic.Uint64
 	gcf, grj, rcf, rrj, refused, keepalives, ucf, urj                 atomic.Uint64
 	urqSent, urqAnswered, expired, acf, arj, dcf, drj, lrqSent, lcf   atomic.Uint64
-	lrj                                                               atomic.Uint64
+	lrj, denied, bcf, brj                                             atomic.Uint64
 }
 
 // Stats is a snapshot of the counters.
@@ -247,8 +292,11 @@ type Stats struct {
 	Received, Malformed, Ignored, UnknownMessage, Panics, WriteErrors uint64
 	GCF, GRJ, RCF, RRJ, Refused, KeepAlives, UCF, URJ                 uint64
 	URQSent, URQAnswered, Expired, ACF, ARJ, DCF, DRJ, LRQSent        uint64
-	LCF, LRJ                                                          uint64
-	Registrations                                                     int
+	LCF, LRJ, BCF, BRJ                                                uint64
+	// Denied counts URQs, ARQs and DRQs naming a registration from
+	// another address (refused with securityDenial).
+	Denied        uint64
+	Registrations int
 }
 
 func (in *instance) stats() Stats {
@@ -260,6 +308,7 @@ func (in *instance) stats() Stats {
 		KeepAlives: c.keepalives.Load(), UCF: c.ucf.Load(), URJ: c.urj.Load(), URQSent: c.urqSent.Load(),
 		URQAnswered: c.urqAnswered.Load(), Expired: c.expired.Load(), ACF: c.acf.Load(), ARJ: c.arj.Load(),
 		DCF: c.dcf.Load(), DRJ: c.drj.Load(), LRQSent: c.lrqSent.Load(), LCF: c.lcf.Load(), LRJ: c.lrj.Load(),
+		Denied: c.denied.Load(), BCF: c.bcf.Load(), BRJ: c.brj.Load(),
 		Registrations: in.regs.len(),
 	}
 }

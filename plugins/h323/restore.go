@@ -14,7 +14,9 @@ import (
 // that a crash of this process does not unregister them (DESIGN §2). The
 // endpoint identifier of a phone is the same across restarts (epidFor), so
 // the endpoints' lightweight RRQs find their registrations; the RAS
-// address is learned from the first of them. It returns how many it
+// address is learned from the first of them, from the call signal
+// address's IP only. Phones registered afresh meanwhile are skipped. It
+// returns how many it
 // restored.
 func (in *instance) restore(ctx context.Context, now time.Time) (int, error) {
 	regs, err := in.host.ListRegistrations(ctx, "h323")
@@ -51,11 +53,16 @@ func (in *instance) restore(ctx context.Context, now time.Time) (int, error) {
 		if reg.guest {
 			outcome = admission.Guest
 		}
+		// A phone that registered afresh since the start keeps that
+		// registration.
+		if !in.regs.putNew(reg) {
+			continue
+		}
 		if err := in.view.Table().Registered(r.PhoneID, outcome); err != nil {
+			in.regs.drop(reg)
 			in.log.Warn("registration not restored", "phone", r.PhoneID, "error", err)
 			continue
 		}
-		in.regs.put(reg)
 		n++
 	}
 	return n, nil

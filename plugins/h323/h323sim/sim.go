@@ -1,7 +1,7 @@
 // Package h323sim is a simulated H.323 endpoint built on the RAS codec
 // (plugins/h323/ras): it discovers and registers with a gatekeeper over
 // real UDP, keeps its registration alive, asks admission for calls and
-// disengages, answers a gatekeeper's URQ with UCF and tells where it was
+// disengages, answers its gatekeeper's URQ with UCF and tells where it was
 // sent, and records every datagram it receives into a pcap (Capture) for
 // Wireshark's decoders. Its call signal address is a real TCP listener
 // that echoes what it receives: a stand-in for direct call signalling,
@@ -46,6 +46,13 @@ type Config struct {
 	Tries      int
 }
 
+// waiter is a request waiting for its answer: only one from the address
+// it was sent to counts (the sequence number is no secret).
+type waiter struct {
+	to netip.AddrPort
+	ch chan ras.Message
+}
+
 // Endpoint is a simulated H.323 endpoint.
 type Endpoint struct {
 	cfg  Config
@@ -55,7 +62,7 @@ type Endpoint struct {
 
 	mu         sync.Mutex
 	seq        uint16
-	waiters    map[uint16]chan ras.Message
+	waiters    map[uint16]waiter
 	gk         netip.AddrPort
 	gkID       string
 	epid       string
@@ -85,7 +92,7 @@ func New(cfg Config) (*Endpoint, error) {
 		conn.Close()
 		return nil, fmt.Errorf("h323sim: %w", err)
 	}
-	e := &Endpoint{cfg: cfg, conn: conn, sig: sig, waiters: make(map[uint16]chan ras.Message),
+	e := &Endpoint{cfg: cfg, conn: conn, sig: sig, waiters: make(map[uint16]waiter),
 		urqs: make(chan *ras.UnregistrationRequest, 16)}
 	e.wg.Add(2)
 	go func() { defer e.wg.Done(); e.read() }()
@@ -156,24 +163,32 @@ func (e *Endpoint) read() {
 			continue
 		}
 		e.mu.Lock()
-		ch := e.waiters[seq]
+		w, ok := e.waiters[seq]
 		e.mu.Unlock()
-		if ch != nil {
+		if ok && w.to == src {
 			select {
-			case ch <- m:
+			case w.ch <- m:
 			default:
 			}
 		}
 	}
 }
 
-// onURQ answers a gatekeeper's URQ with UCF: the registration ends.
+// onURQ answers the URQ of the gatekeeper the endpoint is registered
+// with, naming its endpoint identifier, with UCF: the registration ends.
+// Any other URQ gets URJ notCurrentlyRegistered and changes nothing.
 func (e *Endpoint) onURQ(m *ras.UnregistrationRequest, src netip.AddrPort) {
 	e.mu.Lock()
-	if m.EndpointIdentifier == "" || m.EndpointIdentifier == e.epid {
+	ours := e.gk.IsValid() && src == e.gk && m.EndpointIdentifier == e.epid
+	if ours {
 		e.gk, e.epid = netip.AddrPort{}, ""
 	}
 	e.mu.Unlock()
+	if !ours {
+		_ = e.send(&ras.UnregistrationReject{RequestSeqNum: m.RequestSeqNum,
+			RejectReason: ras.UnregRejectReason{Choice: ras.URJNotCurrentlyRegistered}}, src)
+		return
+	}
 	_ = e.send(&ras.UnregistrationConfirm{RequestSeqNum: m.RequestSeqNum}, src)
 	select {
 	case e.urqs <- m:
@@ -207,7 +222,7 @@ func (e *Endpoint) request(ctx context.Context, gk netip.AddrPort, build func(se
 	e.mu.Lock()
 	e.seq = e.seq%65535 + 1
 	seq := e.seq
-	e.waiters[seq] = ch
+	e.waiters[seq] = waiter{to: gk, ch: ch}
 	e.mu.Unlock()
 	defer func() {
 		e.mu.Lock()
