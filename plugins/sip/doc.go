@@ -105,11 +105,18 @@
 // the caller's transport differs, the callee's side on top: RFC 5658) to
 // every dialog-creating INVITE, so the ACK of a 2xx, re-INVITEs and the
 // BYE come back through it (through both sites' proxies for a call
-// between sites). A request within a dialog is forwarded only if it
-// carries this proxy's Route (popped; then to the next Route, else to the
-// Request-URI, over the transport that URI names, else over the transport
-// of the last Route popped: the proxy's side towards that hop): one that
-// does not is refused with 403, an ACK dropped.
+// between sites). Each Record-Route carries a MAC of the dialog
+// (;rly=, an HMAC-SHA-256 over the Call-ID and the caller's From tag,
+// keyed by a key derived from the nonce secret): a request within a dialog
+// is forwarded only if it carries this proxy's Route with the MAC of its
+// own Call-ID and its From or To tag (either direction; popped; then to
+// the next Route, else to the Request-URI, over the transport that URI
+// names, else over the transport of the last Route popped: the proxy's
+// side towards that hop). One without this proxy's Route is refused with
+// 403, an ACK dropped; one whose Route names this proxy without the right
+// MAC — anyone can write the proxy's address, and in-dialog requests are
+// not challenged — likewise, counted as an authentication failure. Each
+// proxy of a call between sites checks only its own Route.
 //
 // Transactions. Each request received is a server transaction, each
 // forwarded copy a client transaction (RFC 3261 §17), all under one mutex,
@@ -138,7 +145,7 @@
 // credentials as REGISTER; the phone must be registered here). Requests
 // from a peer site's SIP endpoint are trusted (the sites authenticate each
 // other on the federation), and requests within a dialog that follow the
-// Record-Route are not challenged.
+// Record-Route (with its MAC) are not challenged.
 //
 // Call state (calls.go). A phone is busy from the 2xx of an INVITE that
 // set up a dialog through the proxy, as caller (the authenticated phone)

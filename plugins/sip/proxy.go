@@ -2,6 +2,9 @@ package sipplugin
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"log/slog"
 	"net"
@@ -146,6 +149,7 @@ type serverTx struct {
 	caller    string     // the authenticated phone, "" for a trusted peer or in-dialog
 	authed    bool       // caller checked (route may run twice: handOff)
 	routed    bool       // came with this proxy's Route (popped)
+	forged    bool       // one of those Routes without this proxy's MAC (routeMAC)
 	hopTp     string     // the transport of the last Route popped: the next hop's (RFC 5658)
 	out       *udpServer // the UDP socket it came on (or the proxy's first)
 	inSelf    sip.Uri    // this proxy as the caller's side sees it (Record-Route)
@@ -424,14 +428,22 @@ func (p *proxy) route(st *serverTx, src netip.AddrPort, now time.Time, mayWait b
 		return
 	}
 	_, fromPeer := p.in.view.Table().PeerAt("sip", src.String())
-	if tp, popped := p.popRoutes(req); popped {
-		st.routed, st.hopTp = true, tp // remembered: route may run twice (handOff)
+	if tp, popped, signed := p.popRoutes(req); popped {
+		// remembered: route may run twice (handOff)
+		st.routed, st.hopTp, st.forged = true, tp, !signed
 	}
 	if !st.initial {
 		if !st.routed {
 			// Not record-routed here: this proxy is no hop of that dialog.
 			p.c.stray.Add(1)
 			p.answer(st, 403, "Forbidden (not routed through this proxy)")
+			return
+		}
+		if st.forged {
+			// A Route anyone could write: not a Record-Route of this
+			// proxy's for this dialog.
+			p.c.authFailed.Add(1)
+			p.answer(st, 403, "Forbidden (route not issued by this proxy)")
 			return
 		}
 		tg, ok := nextHop(req, st.hopTp)
@@ -765,21 +777,90 @@ func nextHop(req *sip.Request, hopTp string) (target, bool) {
 }
 
 // popRoutes removes the Route headers on top that name this proxy (RFC
-// 3261 §16.4) and reports whether there were any, and the transport of
-// the last ("tcp", "tls", "" for UDP).
-func (p *proxy) popRoutes(req *sip.Request) (transport string, popped bool) {
+// 3261 §16.4) and reports whether there were any, the transport of the
+// last ("tcp", "tls", "" for UDP), and whether each of them carries this
+// proxy's MAC of the request's dialog (routeMAC: a Record-Route of this
+// proxy's, which only an in-dialog request may be routed by).
+func (p *proxy) popRoutes(req *sip.Request) (transport string, popped, signed bool) {
+	signed = true
 	for {
 		r := req.Route()
 		if r == nil || !p.isSelf(r.Address) {
-			return transport, popped
+			return transport, popped, signed && popped
 		}
 		transport = ""
 		if tp, _ := r.Address.UriParams.Get("transport"); strings.EqualFold(tp, "tcp") || strings.EqualFold(tp, "tls") {
 			transport = strings.ToLower(tp)
 		}
+		if !p.routeSigned(req, r.Address) {
+			signed = false
+		}
 		req.RemoveHeader("Route")
 		popped = true
 	}
+}
+
+// routeParam is the URI parameter of this proxy's Record-Routes that
+// holds its MAC of the dialog (routeMAC).
+const routeParam = "rly"
+
+// routeMAC is the MAC this proxy puts in the Record-Route of a dialog
+// (Call-ID and the caller's From tag), keyed by the instance's route key:
+// a Route naming this proxy is worth something only with it, so nobody
+// can write one to get a request past the proxy's authentication.
+func (p *proxy) routeMAC(callID, tag string) string {
+	m := hmac.New(sha256.New, p.in.routeKey)
+	m.Write([]byte(callID))
+	m.Write([]byte{0})
+	m.Write([]byte(tag))
+	return hex.EncodeToString(m.Sum(nil)[:12])
+}
+
+// routeSigned reports whether u, a Route naming this proxy, carries the
+// MAC of req's dialog: over its Call-ID and its From tag (a request from
+// the caller) or To tag (one from the callee).
+func (p *proxy) routeSigned(req *sip.Request, u sip.Uri) bool {
+	mac, ok := u.UriParams.Get(routeParam)
+	if !ok || req.CallID() == nil {
+		return false
+	}
+	callID := req.CallID().Value()
+	for _, h := range []*sip.HeaderParams{fromParams(req), toParams(req)} {
+		if h == nil {
+			continue
+		}
+		tag, _ := h.Get("tag")
+		if hmac.Equal([]byte(mac), []byte(p.routeMAC(callID, tag))) {
+			return true
+		}
+	}
+	return false
+}
+
+func fromParams(req *sip.Request) *sip.HeaderParams {
+	if f := req.From(); f != nil {
+		return &f.Params
+	}
+	return nil
+}
+
+func toParams(req *sip.Request) *sip.HeaderParams {
+	if t := req.To(); t != nil {
+		return &t.Params
+	}
+	return nil
+}
+
+// signedRoute is this proxy's URI u with the MAC of req's dialog, for a
+// Record-Route.
+func (p *proxy) signedRoute(req *sip.Request, u sip.Uri) sip.Uri {
+	u = *u.Clone()
+	tag := ""
+	if f := req.From(); f != nil {
+		tag, _ = f.Params.Get("tag")
+	}
+	u.UriParams.Add(routeParam, p.routeMAC(req.CallID().Value(), tag))
+	return u
 }
 
 // isSelf reports whether u names one of this plugin's UDP, TCP or TLS
@@ -858,11 +939,13 @@ func (p *proxy) forward(st *serverTx, targets []target, caller string, recordRou
 		if recordRoute && st.invite && st.initial {
 			// Two Record-Routes when the transport changes (RFC 5658):
 			// each side of the dialog reaches this proxy its own way.
+			// Each carries the dialog's MAC (routeMAC).
 			out := down.self()
 			if in := st.inSelf; in.Host != "" && in.String() != out.String() {
-				fwd.PrependHeader(&sip.RecordRouteHeader{Address: out}, &sip.RecordRouteHeader{Address: in})
+				fwd.PrependHeader(&sip.RecordRouteHeader{Address: p.signedRoute(fwd, out)},
+					&sip.RecordRouteHeader{Address: p.signedRoute(fwd, in)})
 			} else {
-				fwd.PrependHeader(&sip.RecordRouteHeader{Address: out})
+				fwd.PrependHeader(&sip.RecordRouteHeader{Address: p.signedRoute(fwd, out)})
 			}
 		}
 		branch := branchPrefix + newTag() + newTag()
@@ -1228,9 +1311,13 @@ func (p *proxy) ack(req *sip.Request, out *udpServer, mayWait bool) {
 		return
 	}
 	p.mu.Unlock()
-	hopTp, popped := p.popRoutes(req)
+	hopTp, popped, signed := p.popRoutes(req)
 	if !inDialog(req) || !popped {
 		p.c.stray.Add(1)
+		return
+	}
+	if !signed { // a Route this proxy did not issue: dropped (routeMAC)
+		p.c.authFailed.Add(1)
 		return
 	}
 	if mf := req.MaxForwards(); mf != nil && mf.Val() == 0 {

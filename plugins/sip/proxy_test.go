@@ -3,6 +3,7 @@ package sipplugin
 import (
 	"fmt"
 	"net/netip"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -181,6 +182,12 @@ func (u *proxyUA) inDialog(method, target string, routes []string, from, to, cal
 	return sipText(method+" "+target+" SIP/2.0", h, "")
 }
 
+// routeMACParam matches the MAC of the proxy's Record-Routes (routeMAC).
+var routeMACParam = regexp.MustCompile(";" + routeParam + "=[0-9a-f]{24}")
+
+// stripMAC is s without the MACs of the proxy's Record-Routes.
+func stripMAC(s string) string { return routeMACParam.ReplaceAllString(s, "") }
+
 func recordRoutes(m interface{ GetHeaders(string) []sip.Header }) []string {
 	var out []string
 	for _, h := range m.GetHeaders("Record-Route") {
@@ -213,9 +220,13 @@ func TestProxyCall(t *testing.T) {
 	}
 	rr := recordRoutes(got)
 	self := "<sip:" + addr.String() + ";lr>"
-	if len(rr) != 1 || rr[0] != self {
-		t.Errorf("Record-Route %v, want [%s]", rr, self)
+	if len(rr) != 1 || stripMAC(rr[0]) != self {
+		t.Fatalf("Record-Route %v, want [%s] with a MAC", rr, self)
 	}
+	if !strings.Contains(rr[0], ";"+routeParam+"=") {
+		t.Errorf("Record-Route %s without a MAC", rr[0])
+	}
+	self = rr[0] // the route set as the phones keep it
 	vias := got.GetHeaders("Via")
 	if len(vias) != 2 || !strings.Contains(vias[0].Value(), addr.String()) || !strings.Contains(vias[0].Value(), "branch="+branchPrefix) {
 		t.Errorf("Vias %v", vias)
@@ -292,6 +303,67 @@ func TestProxyCall(t *testing.T) {
 // TestProxyCancel: the caller cancels a ringing call: 200 to the CANCEL, a
 // CANCEL to the callee, whose 487 the proxy ACKs and relays; the caller's
 // ACK of the 487 is absorbed; no phone was busy.
+
+// TestProxyForgedRoute: a Route naming the proxy gets an in-dialog
+// request through only with the proxy's MAC of that dialog (Call-ID and
+// a tag of its): anyone can write the proxy's address, and an in-dialog
+// request is not challenged. Forged ones are refused 403 (an ACK
+// dropped) and reach nobody; the call they aim at stays up.
+func TestProxyForgedRoute(t *testing.T) {
+	in, host, addr, a, b := startProxyTest(t)
+	a.authedInvite("202", "fr1")
+	got := b.request(sip.INVITE)
+	b.reply(got, 200, "OK", "b-fr1")
+	ok := a.response(200)
+	signed := recordRoutes(ok)
+	waitFor(t, "both phones reported busy", func() bool {
+		return in.proxy.calls.busy("2001") && in.proxy.calls.busy("2002")
+	})
+	from := "<sip:201@" + udpTestRealm + ">;tag=a-fr1"
+	to := ok.To().Value()
+	unsigned := []string{"<sip:" + addr.String() + ";lr>"}
+
+	sink := newProxyUA(t, addr, "9998", "998", "") // where the attacker wants calls to go
+	anywhere := "sip:900@" + sink.local().String()
+	tests := []struct {
+		name, method, target string
+		routes               []string
+		from, to, callID     string
+	}{
+		{"INVITE anywhere, the proxy's address as Route", "INVITE", anywhere, unsigned,
+			"<sip:999@x>;tag=f1", "<sip:900@x>;tag=abc", "fr-toll"},
+		{"INVITE anywhere, another dialog's Route", "INVITE", anywhere, signed,
+			"<sip:999@x>;tag=f2", "<sip:900@x>;tag=abc", "fr-toll2"},
+		{"INVITE anywhere, the dialog's Call-ID with other tags", "INVITE", anywhere, signed,
+			"<sip:999@x>;tag=f3", "<sip:900@x>;tag=abc", "fr1"},
+		{"BYE of the call, the proxy's address as Route", "BYE", a.contact(), unsigned, to, from, "fr1"},
+		{"BYE of the call, a tag changed", "BYE", a.contact(), signed,
+			to, "<sip:201@" + udpTestRealm + ">;tag=a-other", "fr1"},
+		{"ACK anywhere, the proxy's address as Route", "ACK", anywhere, unsigned,
+			"<sip:999@x>;tag=f4", "<sip:900@x>;tag=abc", "fr-ack"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := in.proxy.c.authFailed.Load()
+			attacker := newProxyUA(t, addr, "9999", "999", "") // a socket each: the 403s are retransmitted
+			attacker.send(attacker.inDialog(tt.method, tt.target, tt.routes, tt.from, tt.to, tt.callID, 10+i, "z9hG4bK-forged"+strconv.Itoa(i)))
+			if tt.method != "ACK" {
+				if tt.method == "INVITE" {
+					attacker.response(100)
+				}
+				attacker.response(403)
+			}
+			sink.t, a.t, b.t = t, t, t
+			sink.quiet(300 * time.Millisecond)
+			a.quiet(10 * time.Millisecond)
+			b.quiet(10 * time.Millisecond)
+			waitFor(t, "the refusal counted", func() bool { return in.proxy.c.authFailed.Load() == before+1 })
+			if ab, _ := host.busy("2001"); !ab || !in.proxy.calls.busy("2001") || !in.proxy.calls.busy("2002") {
+				t.Error("the call ended")
+			}
+		})
+	}
+}
 func TestProxyCancel(t *testing.T) {
 	in, host, _, a, b := startProxyTest(t)
 	a.authedInvite("202", "call2")
@@ -407,7 +479,7 @@ func TestProxyRouting(t *testing.T) {
 				if b == nil || !strings.HasPrefix(string(b), "INVITE sip:"+tt.to+"@"+udpTestRealm+" ") {
 					t.Fatalf("peer got %q", b)
 				}
-				if !strings.Contains(string(b), "Record-Route: <sip:"+addr.String()+";lr>") {
+				if !strings.Contains(stripMAC(string(b)), "Record-Route: <sip:"+addr.String()+";lr>") {
 					t.Fatalf("no Record-Route: %q", b)
 				}
 				return
