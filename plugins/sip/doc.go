@@ -171,6 +171,15 @@
 // lock, in order per transaction, so a peer that stops reading blocks
 // only itself. Peer sites are reached over UDP.
 //
+// The contacts of the phones that came over TCP or TLS are remembered
+// with their connection (for a phone that does not listen on its
+// contact), but only from what the proxy trusts: an authenticated
+// REGISTER, a request it admitted —
+// authenticated, or within a dialog it record-routed — and the responses
+// to its own requests; an entry is not taken over by a connection from
+// another IP address until it is an hour old, and the table is bounded:
+// one entry out for each new one beyond 10,000.
+//
 // TLS is proxied as TCP is, on sipgo's TLS transport (the listener with
 // the site's certificate, tls.go): requests from a phone on TLS are
 // answered on its connection, requests to a phone registered over TLS

@@ -458,6 +458,7 @@ func (p *proxy) route(st *serverTx, src netip.AddrPort, now time.Time, mayWait b
 		if req.Method == sip.BYE {
 			p.calls.ended(req.CallID().Value())
 		}
+		p.noteTCP(req)
 		p.forward(st, []target{tg}, "", false)
 		return
 	}
@@ -473,6 +474,7 @@ func (p *proxy) route(st *serverTx, src netip.AddrPort, now time.Time, mayWait b
 		}
 		// Checked once: a second check would see the nonce count again.
 		st.authed, st.caller = true, phone
+		p.noteTCP(req)
 	}
 	var targets []target
 	if req.Route() != nil {
@@ -1329,6 +1331,7 @@ func (p *proxy) ack(req *sip.Request, out *udpServer, mayWait bool) {
 		p.c.stray.Add(1)
 		return
 	}
+	p.noteTCP(req)
 	if tg.transport == "" || mayWait {
 		p.forwardACK(req, out, tg)
 		return
