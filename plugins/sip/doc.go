@@ -96,7 +96,11 @@
 // source address is one the peer announced: admission.Table.PeerAt) is
 // delivered only to phones registered here, never sent on to another site,
 // so two sites never bounce a request between them; Max-Forwards (483 at
-// zero) bounds any other loop. Listen on concrete addresses, not 0.0.0.0:
+// zero) bounds any other loop. An out-of-dialog request goes only where
+// these rules say: a Route naming this proxy (an outbound-proxy setting)
+// is popped, one preloaded beyond it is refused with 403 (counted as an
+// authentication failure), so that no client picks the next hop of a
+// request the proxy authenticates. Listen on concrete addresses, not 0.0.0.0:
 // the listen address is what peers see as the source, and what the proxy
 // puts in its Via and Record-Route.
 //

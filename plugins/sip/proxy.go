@@ -462,6 +462,14 @@ func (p *proxy) route(st *serverTx, src netip.AddrPort, now time.Time, mayWait b
 		p.forward(st, []target{tg}, "", false)
 		return
 	}
+	if req.Route() != nil {
+		// A route preloaded beyond this proxy: it routes out-of-dialog
+		// requests by its own rules only (locate), never where a client
+		// says.
+		p.c.authFailed.Add(1)
+		p.answer(st, 403, "Forbidden (route preloaded beyond this proxy)")
+		return
+	}
 	if !st.authed && !fromPeer && (req.Method == sip.INVITE || req.Method == sip.MESSAGE) {
 		phone, code, reason, deferred := p.authenticate(st, now, mayWait)
 		if deferred {
@@ -476,23 +484,10 @@ func (p *proxy) route(st *serverTx, src netip.AddrPort, now time.Time, mayWait b
 		st.authed, st.caller = true, phone
 		p.noteTCP(req)
 	}
-	var targets []target
-	if req.Route() != nil {
-		// A route preloaded beyond this proxy: follow it.
-		tg, ok := nextHop(req, "")
-		if !ok {
-			p.answer(st, 502, "Bad Gateway (no route)")
-			return
-		}
-		targets = []target{tg}
-	} else {
-		var code int
-		var reason string
-		targets, code, reason = p.locate(req.Recipient, fromPeer, now)
-		if code != 0 {
-			p.answer(st, code, reason)
-			return
-		}
+	targets, code, reason := p.locate(req.Recipient, fromPeer, now)
+	if code != 0 {
+		p.answer(st, code, reason)
+		return
 	}
 	if !mayWait {
 		for _, tg := range targets {

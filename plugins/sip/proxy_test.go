@@ -759,3 +759,43 @@ func TestProxyNoAnswer(t *testing.T) {
 		t.Errorf("timeouts %d, want 1", n)
 	}
 }
+
+// TestProxyPreloadedRoute: an out-of-dialog request goes where the proxy
+// locates its user, never along a route its sender preloaded beyond the
+// proxy (403, counted); a Route naming only the proxy (an outbound proxy
+// setting) is popped and the request routed as usual.
+func TestProxyPreloadedRoute(t *testing.T) {
+	in, _, addr, _, b := startProxyTest(t)
+	sink := newProxyUA(t, addr, "9998", "998", "")
+	self := "Route: <sip:" + addr.String() + ";lr>"
+	elsewhere := "Route: <sip:" + sink.local().String() + ";lr>"
+	tests := []struct {
+		name   string
+		routes []string
+		want   int
+	}{
+		{"a route elsewhere", []string{elsewhere}, 403},
+		{"the proxy, then elsewhere", []string{self, elsewhere}, 403},
+		{"the proxy only", []string{self}, 407},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := newProxyUA(t, addr, "2001", "201", "pw-2001")
+			before := in.proxy.c.authFailed.Load()
+			callID := "preload" + strconv.Itoa(i)
+			a.send(a.invite("202", callID, "z9hG4bK-p"+callID, 1, tt.routes...))
+			a.response(100)
+			a.response(tt.want)
+			sink.t, b.t = t, t
+			sink.quiet(300 * time.Millisecond)
+			b.quiet(10 * time.Millisecond)
+			wantFailed := before
+			if tt.want == 403 {
+				wantFailed++
+			}
+			if n := in.proxy.c.authFailed.Load(); n != wantFailed {
+				t.Errorf("authFailed %d, want %d", n, wantFailed)
+			}
+		})
+	}
+}
