@@ -120,7 +120,11 @@
 // 403, an ACK dropped; one whose Route names this proxy without the right
 // MAC — anyone can write the proxy's address, and in-dialog requests are
 // not challenged — likewise, counted as an authentication failure. Each
-// proxy of a call between sites checks only its own Route.
+// proxy of a call between sites checks only its own Route. A next hop
+// that is the contact of a phone registered here over UDP from another
+// address (behind NAT) is sent to that address, as the dialog's INVITE
+// was (natContacts: by the contact's user and address, until the
+// binding expires; at most 100,000).
 //
 // Transactions. Each request received is a server transaction, each
 // forwarded copy a client transaction (RFC 3261 §17), all under one mutex,

@@ -135,6 +135,7 @@ type proxy struct {
 	wg   sync.WaitGroup
 
 	tcpContacts tcpContacts // proxy_tcp.go
+	natContacts natContacts
 }
 
 // serverTx is a request received: its responses, retransmissions and the
@@ -459,6 +460,7 @@ func (p *proxy) route(st *serverTx, src netip.AddrPort, now time.Time, mayWait b
 			p.calls.ended(req.CallID().Value())
 		}
 		p.noteTCP(req)
+		p.natTarget(req, &tg, now)
 		p.forward(st, []target{tg}, "", false)
 		return
 	}
@@ -771,6 +773,85 @@ func nextHop(req *sip.Request, hopTp string) (target, bool) {
 	ap, ok := uriAddrOn(u, t.transport)
 	t.dst, t.alt = ap, ap
 	return t, ok
+}
+
+// natTarget sends a request within a dialog whose next hop is its
+// Request-URI, the contact of a phone registered here over UDP, to the
+// address that phone's REGISTER came from (as bindingTarget does for an
+// initial request): a phone behind NAT is not reachable at its contact.
+func (p *proxy) natTarget(req *sip.Request, tg *target, now time.Time) {
+	if tg.transport != "" || req.Route() != nil {
+		return
+	}
+	if src, ok := p.natContacts.get(req.Recipient, now); ok {
+		tg.dst, tg.alt = src, src
+	}
+}
+
+// natContactsMax bounds the contacts of natContacts; beyond it one is
+// forgotten for each new one.
+const natContactsMax = 100_000
+
+// natContacts maps the contacts of phones registered over UDP from
+// another address than their contact's (NAT) to that address: user and
+// address of the contact (so that phones behind different NATs with the
+// same private address differ) to the REGISTER's source, until the
+// binding expires.
+type natContacts struct {
+	mu sync.Mutex
+	m  map[string]natContact
+}
+
+type natContact struct {
+	src     netip.AddrPort
+	expires time.Time
+}
+
+func natKey(u sip.Uri) (string, netip.AddrPort, bool) {
+	ap, ok := uriAddr(u)
+	if !ok {
+		return "", ap, false
+	}
+	return u.User + "@" + ap.String(), ap, true
+}
+
+// note remembers a UDP binding: its contact reached at source.
+func (n *natContacts) note(contact, source string, expires time.Time) {
+	var u sip.Uri
+	if sip.ParseUri(contact, &u) != nil {
+		return
+	}
+	key, ap, ok := natKey(u)
+	src, err := netip.ParseAddrPort(source)
+	if !ok || err != nil || ap == src {
+		return // not behind NAT: the contact is the address
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.m == nil {
+		n.m = make(map[string]natContact)
+	}
+	if _, known := n.m[key]; !known && len(n.m) >= natContactsMax {
+		for k := range n.m { // one out (map order: any one)
+			delete(n.m, k)
+			break
+		}
+	}
+	n.m[key] = natContact{src: src, expires: expires}
+}
+
+func (n *natContacts) get(u sip.Uri, now time.Time) (netip.AddrPort, bool) {
+	key, _, ok := natKey(u)
+	if !ok {
+		return netip.AddrPort{}, false
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	c, ok := n.m[key]
+	if !ok || now.After(c.expires) {
+		return netip.AddrPort{}, false
+	}
+	return c.src, true
 }
 
 // popRoutes removes the Route headers on top that name this proxy (RFC
@@ -1327,6 +1408,7 @@ func (p *proxy) ack(req *sip.Request, out *udpServer, mayWait bool) {
 		return
 	}
 	p.noteTCP(req)
+	p.natTarget(req, &tg, time.Now())
 	if tg.transport == "" || mayWait {
 		p.forwardACK(req, out, tg)
 		return

@@ -26,13 +26,21 @@ type proxyUA struct {
 	*udpPeer
 	t            *testing.T
 	id, user, pw string
+	// private, if set, is the address its contact names instead of its
+	// socket's (a phone behind NAT).
+	private string
 }
 
 func newProxyUA(t *testing.T, server netip.AddrPort, id, user, pw string) *proxyUA {
 	return &proxyUA{udpPeer: newUDPPeer(t, server), t: t, id: id, user: user, pw: pw}
 }
 
-func (u *proxyUA) contact() string { return "sip:" + u.user + "@" + u.local().String() }
+func (u *proxyUA) contact() string {
+	if u.private != "" {
+		return "sip:" + u.user + "@" + u.private
+	}
+	return "sip:" + u.user + "@" + u.local().String()
+}
 
 // sipText builds a message: start line, headers, body (Content-Length
 // added).
@@ -166,7 +174,11 @@ func (u *proxyUA) reply(req *sip.Request, code int, reason, tag string) {
 	}
 	res := sip.NewResponseFromRequest(req, code, reason, nil)
 	if code >= 200 && code < 300 && req.Method == sip.INVITE {
-		res.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: u.user, Host: "127.0.0.1", Port: int(u.local().Port())}})
+		var contact sip.Uri
+		if err := sip.ParseUri(u.contact(), &contact); err != nil {
+			u.t.Fatal(err)
+		}
+		res.AppendHeader(&sip.ContactHeader{Address: contact})
 	}
 	u.send([]byte(res.String()))
 }
@@ -798,4 +810,34 @@ func TestProxyPreloadedRoute(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestProxyNATDialog: a callee behind NAT (its contact a private address
+// where nothing listens, its REGISTER from its socket) gets the ACK and
+// the BYE of its call at the address it registered from, as it got the
+// INVITE.
+func TestProxyNATDialog(t *testing.T) {
+	_, _, addr := startUDPTest(t)
+	a := newProxyUA(t, addr, "2001", "201", "pw-2001")
+	b := newProxyUA(t, addr, "2002", "202", "pw-2002")
+	b.private = "127.0.0.1:9" // nothing listens there
+	a.register()
+	b.register()
+	a.authedInvite("202", "nat1")
+	got := b.request(sip.INVITE)
+	if got.Recipient.String() != b.contact() {
+		t.Errorf("Request-URI %s, want the contact %s", got.Recipient.String(), b.contact())
+	}
+	b.reply(got, 200, "OK", "b-nat1")
+	ok := a.response(200)
+	if ok.Contact().Address.String() != b.contact() {
+		t.Fatalf("200 Contact %s, want %s", ok.Contact().Address.String(), b.contact())
+	}
+	from := "<sip:201@" + udpTestRealm + ">;tag=a-nat1"
+	a.send(a.inDialog("ACK", b.contact(), recordRoutes(ok), from, ok.To().Value(), "nat1", 2, "z9hG4bK-natack"))
+	b.request(sip.ACK)
+	a.send(a.inDialog("BYE", b.contact(), recordRoutes(ok), from, ok.To().Value(), "nat1", 3, "z9hG4bK-natbye"))
+	bye := b.request(sip.BYE)
+	b.reply(bye, 200, "OK", "")
+	a.response(200)
 }
