@@ -83,7 +83,9 @@
 // user) goes to the contacts registered here of the phones that serve it —
 // home or guest, found through the admission view's index of phones by the
 // extension they serve (admission.Table.PhonesServing; hot desking
-// included) — forked in parallel to all of them (at most 8; over UDP to
+// included; a phone's bindings are looked up under both the AoR of the
+// user it serves and its base user's, since it may register either) —
+// forked in parallel to all of them (at most 8; over UDP to
 // the address their REGISTER came from, or over TCP or TLS for a phone
 // registered over TCP or TLS: its registration's connection while it is
 // open, else one dialled to its contact). When none is registered here it goes to the SIP

@@ -581,6 +581,7 @@ type target struct {
 	transport string         // "tcp" or "tls" for a TCP or TLS next hop, "" for UDP
 	alt       netip.AddrPort // TCP, TLS: the address to dial when dst has no connection
 	phoneID   string         // the phone of this site reached, if any
+	contact   string         // the binding's contact, if any
 	peer      string         // the peer site it goes to, if any
 }
 
@@ -604,13 +605,23 @@ func (p *proxy) locate(uri sip.Uri, fromPeer bool, now time.Time) ([]target, int
 		if ph.Protocol != federationv1.Protocol_PROTOCOL_SIP && ph.Protocol != federationv1.Protocol_PROTOCOL_UNSPECIFIED {
 			continue
 		}
-		for _, b := range in.reg.Lookup("sip:"+ph.User+"@"+in.domain, now) {
-			if b.PhoneID != ph.ID || len(targets) == proxyMaxForks {
-				continue
-			}
-			if tg, ok := bindingTarget(b.Contact, b.Transport, b.Source); ok {
-				tg.phoneID = ph.ID
-				targets = append(targets, tg)
+		// A phone registers its base user's AoR or its hot-desked user's
+		// (register.go): its bindings are under either, each counted once.
+		aors := []string{ph.ServedUser()}
+		if ph.User != ph.ServedUser() {
+			aors = append(aors, ph.User)
+		}
+		first := len(targets)
+		for _, user := range aors {
+			for _, b := range in.reg.Lookup("sip:"+user+"@"+in.domain, now) {
+				if b.PhoneID != ph.ID || len(targets) == proxyMaxForks ||
+					slices.ContainsFunc(targets[first:], func(t target) bool { return t.contact == b.Contact }) {
+					continue
+				}
+				if tg, ok := bindingTarget(b.Contact, b.Transport, b.Source); ok {
+					tg.phoneID, tg.contact = ph.ID, b.Contact
+					targets = append(targets, tg)
+				}
 			}
 		}
 	}
