@@ -139,7 +139,7 @@
 // its INVITE (each once it rings), 481 when it matches none. The best
 // final response is relayed (a 6xx, else the lowest class; a 503 becomes
 // 500; 487 once cancelled); a 2xx is relayed at once and cancels the other
-// branches; the callee's retransmitted 2xx passes (statelessly once its
+// branches, a 6xx cancels them too (relayed once they end); the callee's retransmitted 2xx passes (statelessly once its
 // transaction is gone). A non-2xx final is ACKed hop by hop downstream,
 // and the caller's ACK of one is absorbed here (the final is retransmitted
 // until it comes: Timer G). Transactions are kept 64·T1 after their final

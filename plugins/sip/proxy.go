@@ -1222,6 +1222,15 @@ func (p *proxy) branchFinalLocked(ct *clientTx, res *sip.Response, now time.Time
 	if st.best == nil || better(res, st.best) {
 		st.best = res
 	}
+	if code >= 600 {
+		// A 6xx ends the search: the other branches are cancelled
+		// (§16.7 step 5); the 6xx is relayed once they end.
+		for _, b := range st.branches {
+			if b != ct && b.final == 0 {
+				p.cancelBranchLocked(b)
+			}
+		}
+	}
 	for _, b := range st.branches {
 		if b.final == 0 {
 			return

@@ -841,3 +841,28 @@ func TestProxyNATDialog(t *testing.T) {
 	b.reply(bye, 200, "OK", "")
 	a.response(200)
 }
+
+// TestProxyFork6xx: a 6xx on one branch of a fork cancels the others
+// (RFC 3261 §16.7 step 5), and the 6xx is what the caller gets.
+func TestProxyFork6xx(t *testing.T) {
+	_, _, addr := startUDPTest(t)
+	a := newProxyUA(t, addr, "2001", "201", "pw-2001")
+	b1 := newProxyUA(t, addr, "2002", "202", "pw-2002")
+	b2 := newProxyUA(t, addr, "2002", "202", "pw-2002")
+	for _, u := range []*proxyUA{a, b1, b2} {
+		u.register()
+	}
+	a.authedInvite("202", "fork6")
+	inv1, inv2 := b1.request(sip.INVITE), b2.request(sip.INVITE)
+	b1.reply(inv1, 180, "Ringing", "b1")
+	b2.reply(inv2, 180, "Ringing", "b2")
+	a.response(180)
+	a.response(180)
+	b1.reply(inv1, 603, "Decline", "b1")
+	b1.request(sip.ACK)
+	c := b2.request(sip.CANCEL)
+	b2.reply(c, 200, "OK", "")
+	b2.reply(inv2, 487, "Request Terminated", "b2")
+	b2.request(sip.ACK)
+	a.response(603)
+}
