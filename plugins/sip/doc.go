@@ -134,8 +134,9 @@
 // INVITE at once; a retransmitted request is answered with the last
 // response (absorbed after a 2xx); requests over UDP are retransmitted
 // (Timers A and E), and a branch that never answers ends with a 408 of the
-// proxy's own (B, F); an INVITE that rings for 3 minutes is cancelled
-// (Timer C). A CANCEL is answered 200 and cancels the pending branches of
+// proxy's own (B, F); an INVITE branch that rings for 3 minutes after its
+// last provisional response other than 100 is cancelled (Timer C, armed by
+// the first 1xx, re-armed by each 101-199). A CANCEL is answered 200 and cancels the pending branches of
 // its INVITE (each once it rings), 481 when it matches none. The best
 // final response is relayed (a 6xx, else the lowest class; a 503 becomes
 // 500; 487 once cancelled); a 2xx is relayed at once and cancels the other

@@ -130,6 +130,8 @@ type proxy struct {
 	clients map[string]*clientTx // by branch + "|" + method
 	// maxServers is proxyMaxTransactions (lowered by tests).
 	maxServers int
+	// ring is Timer C, ringTimeout (lowered by tests).
+	ring time.Duration
 
 	slow chan struct{}
 	wg   sync.WaitGroup
@@ -192,7 +194,7 @@ func newProxy(in *instance) *proxy {
 	return &proxy{
 		in: in, log: in.log, parser: p, calls: newCalls(in.host, in.log),
 		servers: make(map[string]*serverTx), clients: make(map[string]*clientTx),
-		maxServers: proxyMaxTransactions, slow: make(chan struct{}, proxySlowMax),
+		maxServers: proxyMaxTransactions, ring: ringTimeout, slow: make(chan struct{}, proxySlowMax),
 	}
 }
 
@@ -1147,13 +1149,16 @@ func (p *proxy) response(s *udpServer, res *sip.Response, now time.Time) {
 		if ct.final != 0 {
 			return
 		}
+		if ct.invite && (!ct.got1xx || (code > 100 && !ct.cancel)) {
+			// Timer C from the first 1xx (Timer B no longer runs), and
+			// again from each provisional response but 100 (RFC 3261
+			// §16.7 step 2).
+			stopTimer(ct.retrans)
+			stopTimer(ct.timeout)
+			ct.timeout = time.AfterFunc(p.ring, func() { p.clientTimeout(ct) })
+		}
 		if !ct.got1xx {
 			ct.got1xx = true
-			if ct.invite {
-				stopTimer(ct.retrans)
-				stopTimer(ct.timeout)
-				ct.timeout = time.AfterFunc(ringTimeout, func() { p.clientTimeout(ct) })
-			}
 			if ct.cancel {
 				p.sendCancelLocked(ct)
 			}

@@ -866,3 +866,31 @@ func TestProxyFork6xx(t *testing.T) {
 	b2.request(sip.ACK)
 	a.response(603)
 }
+
+// TestProxyTimerC: Timer C (lowered here) cancels a branch that rings too
+// long, counted from its last provisional response other than 100, not
+// from its first.
+func TestProxyTimerC(t *testing.T) {
+	in, _, _, a, b := startProxyTest(t)
+	const ring = 2 * time.Second
+	in.proxy.mu.Lock()
+	in.proxy.ring = ring
+	in.proxy.mu.Unlock()
+	a.authedInvite("202", "timerc")
+	inv := b.request(sip.INVITE)
+	b.reply(inv, 100, "Trying", "")
+	b.reply(inv, 180, "Ringing", "b-tc")
+	a.response(180)
+	time.Sleep(ring * 6 / 10)
+	b.reply(inv, 183, "Session Progress", "b-tc")
+	a.response(183)
+	last := time.Now()
+	c := b.request(sip.CANCEL)
+	if d := time.Since(last); d < ring*9/10 {
+		t.Errorf("CANCEL %v after the 183, want Timer C (%v) from it", d, ring)
+	}
+	b.reply(c, 200, "OK", "")
+	b.reply(inv, 487, "Request Terminated", "b-tc")
+	b.request(sip.ACK)
+	a.response(487)
+}
