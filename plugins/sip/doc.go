@@ -140,9 +140,12 @@
 // its INVITE (each once it rings), 481 when it matches none. The best
 // final response is relayed (a 6xx, else the lowest class; a 503 becomes
 // 500; 487 once cancelled); a 2xx is relayed at once and cancels the other
-// branches, a 6xx cancels them too (relayed once they end); the callee's retransmitted 2xx passes (statelessly once its
-// transaction is gone). A non-2xx final is ACKed hop by hop downstream,
-// and the caller's ACK of one is absorbed here (the final is retransmitted
+// branches, a 6xx cancels them too (relayed once they end); the callee's
+// retransmitted 2xx passes (statelessly once its transaction is gone: for
+// 64·T1, and only for a branch answered 2xx; any other response that
+// matches no transaction is dropped and counted stray, never reflected to
+// the Via it names). A non-2xx final is ACKed hop by hop downstream, and
+// the caller's ACK of one is absorbed here (the final is retransmitted
 // until it comes: Timer G). Transactions are kept 64·T1 after their final
 // response to absorb retransmissions. Measured with SIPp on the 2-core
 // test VM (shared): 1,000 calls/s (INVITE, 407, ACK, INVITE, 100, 180,

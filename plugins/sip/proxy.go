@@ -128,6 +128,10 @@ type proxy struct {
 	closed  bool
 	servers map[string]*serverTx // by serverKey
 	clients map[string]*clientTx // by branch + "|" + method
+	// answered2xx holds the keys of INVITE branches answered 2xx whose
+	// transaction ended, for 64·T1: the callee's retransmitted 2xx is
+	// relayed statelessly for them only (forgetClient).
+	answered2xx map[string]struct{}
 	// maxServers is proxyMaxTransactions (lowered by tests).
 	maxServers int
 	// ring is Timer C, ringTimeout (lowered by tests).
@@ -193,7 +197,7 @@ func newProxy(in *instance) *proxy {
 	p.MaxMessageLength = udpMaxMessage
 	return &proxy{
 		in: in, log: in.log, parser: p, calls: newCalls(in.host, in.log),
-		servers: make(map[string]*serverTx), clients: make(map[string]*clientTx),
+		servers: make(map[string]*serverTx), clients: make(map[string]*clientTx), answered2xx: make(map[string]struct{}),
 		maxServers: proxyMaxTransactions, ring: ringTimeout, slow: make(chan struct{}, proxySlowMax),
 	}
 }
@@ -1131,8 +1135,10 @@ func (p *proxy) response(s *udpServer, res *sip.Response, now time.Time) {
 	if ct == nil {
 		// A 2xx to an INVITE retransmitted by the callee after its
 		// transaction here ended: relayed statelessly by the next Via
-		// (RFC 3261 §16.7, RFC 6026).
-		if strings.HasPrefix(branch, branchPrefix) && res.CSeq().MethodName == sip.INVITE && res.IsSuccess() {
+		// (RFC 3261 §16.7, RFC 6026) — only for a branch of this proxy's
+		// answered 2xx lately, or anyone could have the proxy send a
+		// response wherever a Via of theirs says.
+		if _, ok := p.answered2xx[key]; ok && res.CSeq().MethodName == sip.INVITE && res.IsSuccess() {
 			p.statelessRelay(s, res)
 			return
 		}
@@ -1368,8 +1374,17 @@ func (p *proxy) forgetServer(st *serverTx) {
 func (p *proxy) forgetClient(ct *clientTx) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.clients[ct.key] == ct {
-		delete(p.clients, ct.key)
+	if p.clients[ct.key] != ct {
+		return
+	}
+	delete(p.clients, ct.key)
+	if ct.invite && ct.final >= 200 && ct.final < 300 && !p.closed && len(p.answered2xx) < proxyMaxTransactions {
+		p.answered2xx[ct.key] = struct{}{}
+		time.AfterFunc(timer64T1, func() {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			delete(p.answered2xx, ct.key)
+		})
 	}
 }
 

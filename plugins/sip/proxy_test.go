@@ -894,3 +894,37 @@ func TestProxyTimerC(t *testing.T) {
 	b.request(sip.ACK)
 	a.response(487)
 }
+
+// TestProxyStray2xx: a 2xx matching no transaction is relayed statelessly
+// (by its next Via) only for an INVITE branch of the proxy's that was
+// answered 2xx lately — the callee retransmitting its 200 after the
+// transaction ended; one with a made-up branch of the proxy's form is
+// dropped and counted, not reflected to whatever its Via names.
+func TestProxyStray2xx(t *testing.T) {
+	in, _, addr, a, b := startProxyTest(t)
+	a.authedInvite("202", "stray1")
+	got := b.request(sip.INVITE)
+	b.reply(got, 200, "OK", "b-stray1")
+	a.response(200)
+	branch, _ := got.Via().Params.Get("branch")
+	in.proxy.mu.Lock()
+	ct := in.proxy.clients[branch+"|INVITE"]
+	in.proxy.mu.Unlock()
+	if ct == nil {
+		t.Fatal("no client transaction for the INVITE's branch")
+	}
+	in.proxy.forgetClient(ct) // as 64·T1 after its 200
+	b.reply(got, 200, "OK", "b-stray1")
+	a.response(200) // relayed statelessly
+
+	victim := newProxyUA(t, addr, "9998", "998", "")
+	before := in.proxy.c.stray.Load()
+	forged := "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP " + addr.String() + ";branch=" + branchPrefix + "madeup\r\n" +
+		"Via: SIP/2.0/UDP " + victim.local().String() + ";branch=z9hG4bK-v\r\n" +
+		"From: <sip:201@voip.test>;tag=a\r\nTo: <sip:202@voip.test>;tag=b\r\nCall-ID: stray2\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+	b.send([]byte(forged))
+	victim.quiet(300 * time.Millisecond)
+	if n := in.proxy.c.stray.Load(); n != before+1 {
+		t.Errorf("stray %d, want %d", n, before+1)
+	}
+}
