@@ -83,7 +83,9 @@
 // user) goes to the contacts registered here of the phones that serve it —
 // home or guest, found through the admission view's index of phones by the
 // extension they serve (admission.Table.PhonesServing; hot desking
-// included) — forked in parallel to all of them (at most 8; over UDP to
+// included; a phone's bindings are looked up under both the AoR of the
+// user it serves and its base user's, since it may register either) —
+// forked in parallel to all of them (at most 8; over UDP to
 // the address their REGISTER came from, or over TCP or TLS for a phone
 // registered over TCP or TLS: its registration's connection while it is
 // open, else one dialled to its contact). When none is registered here it goes to the SIP
@@ -96,7 +98,11 @@
 // source address is one the peer announced: admission.Table.PeerAt) is
 // delivered only to phones registered here, never sent on to another site,
 // so two sites never bounce a request between them; Max-Forwards (483 at
-// zero) bounds any other loop. Listen on concrete addresses, not 0.0.0.0:
+// zero) bounds any other loop. An out-of-dialog request goes only where
+// these rules say: a Route naming this proxy (an outbound-proxy setting)
+// is popped, one preloaded beyond it is refused with 403 (counted as an
+// authentication failure), so that no client picks the next hop of a
+// request the proxy authenticates. Listen on concrete addresses, not 0.0.0.0:
 // the listen address is what peers see as the source, and what the proxy
 // puts in its Via and Record-Route.
 //
@@ -105,11 +111,22 @@
 // the caller's transport differs, the callee's side on top: RFC 5658) to
 // every dialog-creating INVITE, so the ACK of a 2xx, re-INVITEs and the
 // BYE come back through it (through both sites' proxies for a call
-// between sites). A request within a dialog is forwarded only if it
-// carries this proxy's Route (popped; then to the next Route, else to the
-// Request-URI, over the transport that URI names, else over the transport
-// of the last Route popped: the proxy's side towards that hop): one that
-// does not is refused with 403, an ACK dropped.
+// between sites). Each Record-Route carries a MAC of the dialog
+// (;rly=, an HMAC-SHA-256 over the Call-ID and the caller's From tag,
+// keyed by a key derived from the nonce secret): a request within a dialog
+// is forwarded only if it carries this proxy's Route with the MAC of its
+// own Call-ID and its From or To tag (either direction; popped; then to
+// the next Route, else to the Request-URI, over the transport that URI
+// names, else over the transport of the last Route popped: the proxy's
+// side towards that hop). One without this proxy's Route is refused with
+// 403, an ACK dropped; one whose Route names this proxy without the right
+// MAC — anyone can write the proxy's address, and in-dialog requests are
+// not challenged — likewise, counted as an authentication failure. Each
+// proxy of a call between sites checks only its own Route. A next hop
+// that is the contact of a phone registered here over UDP from another
+// address (behind NAT) is sent to that address, as the dialog's INVITE
+// was (natContacts: by the contact's user and address, until the
+// binding expires; at most 100,000).
 //
 // Transactions. Each request received is a server transaction, each
 // forwarded copy a client transaction (RFC 3261 §17), all under one mutex,
@@ -117,14 +134,18 @@
 // INVITE at once; a retransmitted request is answered with the last
 // response (absorbed after a 2xx); requests over UDP are retransmitted
 // (Timers A and E), and a branch that never answers ends with a 408 of the
-// proxy's own (B, F); an INVITE that rings for 3 minutes is cancelled
-// (Timer C). A CANCEL is answered 200 and cancels the pending branches of
+// proxy's own (B, F); an INVITE branch that rings for 3 minutes after its
+// last provisional response other than 100 is cancelled (Timer C, armed by
+// the first 1xx, re-armed by each 101-199). A CANCEL is answered 200 and cancels the pending branches of
 // its INVITE (each once it rings), 481 when it matches none. The best
 // final response is relayed (a 6xx, else the lowest class; a 503 becomes
 // 500; 487 once cancelled); a 2xx is relayed at once and cancels the other
-// branches; the callee's retransmitted 2xx passes (statelessly once its
-// transaction is gone). A non-2xx final is ACKed hop by hop downstream,
-// and the caller's ACK of one is absorbed here (the final is retransmitted
+// branches, a 6xx cancels them too (relayed once they end); the callee's
+// retransmitted 2xx passes (statelessly once its transaction is gone: for
+// 64·T1, and only for a branch answered 2xx; any other response that
+// matches no transaction is dropped and counted stray, never reflected to
+// the Via it names). A non-2xx final is ACKed hop by hop downstream, and
+// the caller's ACK of one is absorbed here (the final is retransmitted
 // until it comes: Timer G). Transactions are kept 64·T1 after their final
 // response to absorb retransmissions. Measured with SIPp on the 2-core
 // test VM (shared): 1,000 calls/s (INVITE, 407, ACK, INVITE, 100, 180,
@@ -138,7 +159,7 @@
 // credentials as REGISTER; the phone must be registered here). Requests
 // from a peer site's SIP endpoint are trusted (the sites authenticate each
 // other on the federation), and requests within a dialog that follow the
-// Record-Route are not challenged.
+// Record-Route (with its MAC) are not challenged.
 //
 // Call state (calls.go). A phone is busy from the 2xx of an INVITE that
 // set up a dialog through the proxy, as caller (the authenticated phone)
@@ -163,6 +184,15 @@
 // sipgo's handler of unmatched responses. TCP writes leave the proxy's
 // lock, in order per transaction, so a peer that stops reading blocks
 // only itself. Peer sites are reached over UDP.
+//
+// The contacts of the phones that came over TCP or TLS are remembered
+// with their connection (for a phone that does not listen on its
+// contact), but only from what the proxy trusts: an authenticated
+// REGISTER, a request it admitted —
+// authenticated, or within a dialog it record-routed — and the responses
+// to its own requests; an entry is not taken over by a connection from
+// another IP address until it is an hour old, and the table is bounded:
+// one entry out for each new one beyond 10,000.
 //
 // TLS is proxied as TCP is, on sipgo's TLS transport (the listener with
 // the site's certificate, tls.go): requests from a phone on TLS are

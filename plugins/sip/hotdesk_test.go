@@ -2,9 +2,12 @@ package sipplugin
 
 import (
 	"context"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/emiago/sipgo/sip"
 
 	"github.com/rallyvoip/rally/plugins/sdk"
 	"github.com/rallyvoip/rally/plugins/sdk/admission"
@@ -71,4 +74,35 @@ func TestHotDeskAoR(t *testing.T) {
 	if n := p.running.reg.PhoneCount("2001"); n != 2 {
 		t.Fatalf("phone 2001 holds %d bindings, want 2 (its base AoR and the hot-desked user's)", n)
 	}
+}
+
+// TestHotDeskCall: a phone that registered only the AoR of the user
+// hot-desked on it gets that user's calls.
+func TestHotDeskCall(t *testing.T) {
+	host := &hotDeskTestHost{}
+	p := New(nil)
+	eps, err := p.Configure(context.Background(), sdk.Config{Site: udpTestSite, SIPDomain: udpTestRealm,
+		ConfigJSON: []byte(`{"listen":["udp://127.0.0.1:0"]}`)}, host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	select {
+	case <-p.running.view.Ready():
+	case <-time.After(5 * time.Second):
+		t.Fatal("admission view not ready")
+	}
+	addr := netip.MustParseAddrPort(strings.TrimPrefix(eps[0], "sip:udp://"))
+	desk := newProxyUA(t, addr, "2001", "209", "pw-2001") // registers sip:209@ only
+	caller := newProxyUA(t, addr, "2002", "202", "pw-2002")
+	desk.register()
+	caller.register()
+	caller.authedInvite("209", "hd1")
+	got := desk.request(sip.INVITE)
+	if got.Recipient.String() != desk.contact() {
+		t.Errorf("Request-URI %s, want %s", got.Recipient.String(), desk.contact())
+	}
+	desk.reply(got, 486, "Busy Here", "d-hd1")
+	desk.request(sip.ACK)
+	caller.response(486)
 }

@@ -137,9 +137,12 @@ type instance struct {
 	host      sdk.Host
 	view      *sdk.View
 	verifier  *digest.Verifier
-	reg       *registrar.Registrar
-	creds     *credentials
-	reports   *reporter
+	// routeKey signs the Record-Routes of the proxy (routeMAC), derived
+	// from the nonce secret.
+	routeKey []byte
+	reg      *registrar.Registrar
+	creds    *credentials
+	reports  *reporter
 	// failover names homes that just failed over (HandleEvent → loadLoop)
 	failover chan string
 	counters counters
@@ -169,6 +172,7 @@ func start(log *slog.Logger, cfg sdk.Config, conf Config, eps []Endpoint, host s
 		view: sdk.NewView(cfg.Site),
 		verifier: digest.NewVerifier(cfg.SIPDomain, secret, time.Duration(conf.NonceLifetime),
 			digest.WithAlgorithms(conf.Algorithms...)),
+		routeKey: routeKey(secret),
 		reg:      reg,
 		creds:    newCredentials(host),
 		reports:  newReporter(host, log),
@@ -287,6 +291,15 @@ func nonceSecret(cfg sdk.Config) ([]byte, error) {
 	m := hmac.New(sha256.New, cfg.TLSKeyPEM)
 	m.Write([]byte("rally sip digest nonces v1"))
 	return m.Sum(nil), nil
+}
+
+// routeKey derives the key of the proxy's Record-Route MACs from the
+// nonce secret: a key of its own, so that neither MAC helps forge the
+// other.
+func routeKey(secret []byte) []byte {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte("rally sip record-route v1"))
+	return m.Sum(nil)
 }
 
 func (in *instance) stop() {

@@ -2,6 +2,9 @@ package sipplugin
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"log/slog"
 	"net"
@@ -125,13 +128,20 @@ type proxy struct {
 	closed  bool
 	servers map[string]*serverTx // by serverKey
 	clients map[string]*clientTx // by branch + "|" + method
+	// answered2xx holds the keys of INVITE branches answered 2xx whose
+	// transaction ended, for 64·T1: the callee's retransmitted 2xx is
+	// relayed statelessly for them only (forgetClient).
+	answered2xx map[string]struct{}
 	// maxServers is proxyMaxTransactions (lowered by tests).
 	maxServers int
+	// ring is Timer C, ringTimeout (lowered by tests).
+	ring time.Duration
 
 	slow chan struct{}
 	wg   sync.WaitGroup
 
 	tcpContacts tcpContacts // proxy_tcp.go
+	natContacts natContacts
 }
 
 // serverTx is a request received: its responses, retransmissions and the
@@ -146,6 +156,7 @@ type serverTx struct {
 	caller    string     // the authenticated phone, "" for a trusted peer or in-dialog
 	authed    bool       // caller checked (route may run twice: handOff)
 	routed    bool       // came with this proxy's Route (popped)
+	forged    bool       // one of those Routes without this proxy's MAC (routeMAC)
 	hopTp     string     // the transport of the last Route popped: the next hop's (RFC 5658)
 	out       *udpServer // the UDP socket it came on (or the proxy's first)
 	inSelf    sip.Uri    // this proxy as the caller's side sees it (Record-Route)
@@ -186,8 +197,8 @@ func newProxy(in *instance) *proxy {
 	p.MaxMessageLength = udpMaxMessage
 	return &proxy{
 		in: in, log: in.log, parser: p, calls: newCalls(in.host, in.log),
-		servers: make(map[string]*serverTx), clients: make(map[string]*clientTx),
-		maxServers: proxyMaxTransactions, slow: make(chan struct{}, proxySlowMax),
+		servers: make(map[string]*serverTx), clients: make(map[string]*clientTx), answered2xx: make(map[string]struct{}),
+		maxServers: proxyMaxTransactions, ring: ringTimeout, slow: make(chan struct{}, proxySlowMax),
 	}
 }
 
@@ -424,14 +435,22 @@ func (p *proxy) route(st *serverTx, src netip.AddrPort, now time.Time, mayWait b
 		return
 	}
 	_, fromPeer := p.in.view.Table().PeerAt("sip", src.String())
-	if tp, popped := p.popRoutes(req); popped {
-		st.routed, st.hopTp = true, tp // remembered: route may run twice (handOff)
+	if tp, popped, signed := p.popRoutes(req); popped {
+		// remembered: route may run twice (handOff)
+		st.routed, st.hopTp, st.forged = true, tp, !signed
 	}
 	if !st.initial {
 		if !st.routed {
 			// Not record-routed here: this proxy is no hop of that dialog.
 			p.c.stray.Add(1)
 			p.answer(st, 403, "Forbidden (not routed through this proxy)")
+			return
+		}
+		if st.forged {
+			// A Route anyone could write: not a Record-Route of this
+			// proxy's for this dialog.
+			p.c.authFailed.Add(1)
+			p.answer(st, 403, "Forbidden (route not issued by this proxy)")
 			return
 		}
 		tg, ok := nextHop(req, st.hopTp)
@@ -446,7 +465,17 @@ func (p *proxy) route(st *serverTx, src netip.AddrPort, now time.Time, mayWait b
 		if req.Method == sip.BYE {
 			p.calls.ended(req.CallID().Value())
 		}
+		p.noteTCP(req)
+		p.natTarget(req, &tg, now)
 		p.forward(st, []target{tg}, "", false)
+		return
+	}
+	if req.Route() != nil {
+		// A route preloaded beyond this proxy: it routes out-of-dialog
+		// requests by its own rules only (locate), never where a client
+		// says.
+		p.c.authFailed.Add(1)
+		p.answer(st, 403, "Forbidden (route preloaded beyond this proxy)")
 		return
 	}
 	if !st.authed && !fromPeer && (req.Method == sip.INVITE || req.Method == sip.MESSAGE) {
@@ -461,24 +490,12 @@ func (p *proxy) route(st *serverTx, src netip.AddrPort, now time.Time, mayWait b
 		}
 		// Checked once: a second check would see the nonce count again.
 		st.authed, st.caller = true, phone
+		p.noteTCP(req)
 	}
-	var targets []target
-	if req.Route() != nil {
-		// A route preloaded beyond this proxy: follow it.
-		tg, ok := nextHop(req, "")
-		if !ok {
-			p.answer(st, 502, "Bad Gateway (no route)")
-			return
-		}
-		targets = []target{tg}
-	} else {
-		var code int
-		var reason string
-		targets, code, reason = p.locate(req.Recipient, fromPeer, now)
-		if code != 0 {
-			p.answer(st, code, reason)
-			return
-		}
+	targets, code, reason := p.locate(req.Recipient, fromPeer, now)
+	if code != 0 {
+		p.answer(st, code, reason)
+		return
 	}
 	if !mayWait {
 		for _, tg := range targets {
@@ -570,6 +587,7 @@ type target struct {
 	transport string         // "tcp" or "tls" for a TCP or TLS next hop, "" for UDP
 	alt       netip.AddrPort // TCP, TLS: the address to dial when dst has no connection
 	phoneID   string         // the phone of this site reached, if any
+	contact   string         // the binding's contact, if any
 	peer      string         // the peer site it goes to, if any
 }
 
@@ -593,13 +611,23 @@ func (p *proxy) locate(uri sip.Uri, fromPeer bool, now time.Time) ([]target, int
 		if ph.Protocol != federationv1.Protocol_PROTOCOL_SIP && ph.Protocol != federationv1.Protocol_PROTOCOL_UNSPECIFIED {
 			continue
 		}
-		for _, b := range in.reg.Lookup("sip:"+ph.User+"@"+in.domain, now) {
-			if b.PhoneID != ph.ID || len(targets) == proxyMaxForks {
-				continue
-			}
-			if tg, ok := bindingTarget(b.Contact, b.Transport, b.Source); ok {
-				tg.phoneID = ph.ID
-				targets = append(targets, tg)
+		// A phone registers its base user's AoR or its hot-desked user's
+		// (register.go): its bindings are under either, each counted once.
+		aors := []string{ph.ServedUser()}
+		if ph.User != ph.ServedUser() {
+			aors = append(aors, ph.User)
+		}
+		first := len(targets)
+		for _, user := range aors {
+			for _, b := range in.reg.Lookup("sip:"+user+"@"+in.domain, now) {
+				if b.PhoneID != ph.ID || len(targets) == proxyMaxForks ||
+					slices.ContainsFunc(targets[first:], func(t target) bool { return t.contact == b.Contact }) {
+					continue
+				}
+				if tg, ok := bindingTarget(b.Contact, b.Transport, b.Source); ok {
+					tg.phoneID, tg.contact = ph.ID, b.Contact
+					targets = append(targets, tg)
+				}
 			}
 		}
 	}
@@ -764,22 +792,170 @@ func nextHop(req *sip.Request, hopTp string) (target, bool) {
 	return t, ok
 }
 
+// natTarget sends a request within a dialog whose next hop is its
+// Request-URI, the contact of a phone registered here over UDP, to the
+// address that phone's REGISTER came from (as bindingTarget does for an
+// initial request): a phone behind NAT is not reachable at its contact.
+func (p *proxy) natTarget(req *sip.Request, tg *target, now time.Time) {
+	if tg.transport != "" || req.Route() != nil {
+		return
+	}
+	if src, ok := p.natContacts.get(req.Recipient, now); ok {
+		tg.dst, tg.alt = src, src
+	}
+}
+
+// natContactsMax bounds the contacts of natContacts; beyond it one is
+// forgotten for each new one.
+const natContactsMax = 100_000
+
+// natContacts maps the contacts of phones registered over UDP from
+// another address than their contact's (NAT) to that address: user and
+// address of the contact (so that phones behind different NATs with the
+// same private address differ) to the REGISTER's source, until the
+// binding expires.
+type natContacts struct {
+	mu sync.Mutex
+	m  map[string]natContact
+}
+
+type natContact struct {
+	src     netip.AddrPort
+	expires time.Time
+}
+
+func natKey(u sip.Uri) (string, netip.AddrPort, bool) {
+	ap, ok := uriAddr(u)
+	if !ok {
+		return "", ap, false
+	}
+	return u.User + "@" + ap.String(), ap, true
+}
+
+// note remembers a UDP binding: its contact reached at source.
+func (n *natContacts) note(contact, source string, expires time.Time) {
+	var u sip.Uri
+	if sip.ParseUri(contact, &u) != nil {
+		return
+	}
+	key, ap, ok := natKey(u)
+	src, err := netip.ParseAddrPort(source)
+	if !ok || err != nil || ap == src {
+		return // not behind NAT: the contact is the address
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.m == nil {
+		n.m = make(map[string]natContact)
+	}
+	if _, known := n.m[key]; !known && len(n.m) >= natContactsMax {
+		for k := range n.m { // one out (map order: any one)
+			delete(n.m, k)
+			break
+		}
+	}
+	n.m[key] = natContact{src: src, expires: expires}
+}
+
+func (n *natContacts) get(u sip.Uri, now time.Time) (netip.AddrPort, bool) {
+	key, _, ok := natKey(u)
+	if !ok {
+		return netip.AddrPort{}, false
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	c, ok := n.m[key]
+	if !ok || now.After(c.expires) {
+		return netip.AddrPort{}, false
+	}
+	return c.src, true
+}
+
 // popRoutes removes the Route headers on top that name this proxy (RFC
-// 3261 §16.4) and reports whether there were any, and the transport of
-// the last ("tcp", "tls", "" for UDP).
-func (p *proxy) popRoutes(req *sip.Request) (transport string, popped bool) {
+// 3261 §16.4) and reports whether there were any, the transport of the
+// last ("tcp", "tls", "" for UDP), and whether each of them carries this
+// proxy's MAC of the request's dialog (routeMAC: a Record-Route of this
+// proxy's, which only an in-dialog request may be routed by).
+func (p *proxy) popRoutes(req *sip.Request) (transport string, popped, signed bool) {
+	signed = true
 	for {
 		r := req.Route()
 		if r == nil || !p.isSelf(r.Address) {
-			return transport, popped
+			return transport, popped, signed && popped
 		}
 		transport = ""
 		if tp, _ := r.Address.UriParams.Get("transport"); strings.EqualFold(tp, "tcp") || strings.EqualFold(tp, "tls") {
 			transport = strings.ToLower(tp)
 		}
+		if !p.routeSigned(req, r.Address) {
+			signed = false
+		}
 		req.RemoveHeader("Route")
 		popped = true
 	}
+}
+
+// routeParam is the URI parameter of this proxy's Record-Routes that
+// holds its MAC of the dialog (routeMAC).
+const routeParam = "rly"
+
+// routeMAC is the MAC this proxy puts in the Record-Route of a dialog
+// (Call-ID and the caller's From tag), keyed by the instance's route key:
+// a Route naming this proxy is worth something only with it, so nobody
+// can write one to get a request past the proxy's authentication.
+func (p *proxy) routeMAC(callID, tag string) string {
+	m := hmac.New(sha256.New, p.in.routeKey)
+	m.Write([]byte(callID))
+	m.Write([]byte{0})
+	m.Write([]byte(tag))
+	return hex.EncodeToString(m.Sum(nil)[:12])
+}
+
+// routeSigned reports whether u, a Route naming this proxy, carries the
+// MAC of req's dialog: over its Call-ID and its From tag (a request from
+// the caller) or To tag (one from the callee).
+func (p *proxy) routeSigned(req *sip.Request, u sip.Uri) bool {
+	mac, ok := u.UriParams.Get(routeParam)
+	if !ok || req.CallID() == nil {
+		return false
+	}
+	callID := req.CallID().Value()
+	for _, h := range []*sip.HeaderParams{fromParams(req), toParams(req)} {
+		if h == nil {
+			continue
+		}
+		tag, _ := h.Get("tag")
+		if hmac.Equal([]byte(mac), []byte(p.routeMAC(callID, tag))) {
+			return true
+		}
+	}
+	return false
+}
+
+func fromParams(req *sip.Request) *sip.HeaderParams {
+	if f := req.From(); f != nil {
+		return &f.Params
+	}
+	return nil
+}
+
+func toParams(req *sip.Request) *sip.HeaderParams {
+	if t := req.To(); t != nil {
+		return &t.Params
+	}
+	return nil
+}
+
+// signedRoute is this proxy's URI u with the MAC of req's dialog, for a
+// Record-Route.
+func (p *proxy) signedRoute(req *sip.Request, u sip.Uri) sip.Uri {
+	u = *u.Clone()
+	tag := ""
+	if f := req.From(); f != nil {
+		tag, _ = f.Params.Get("tag")
+	}
+	u.UriParams.Add(routeParam, p.routeMAC(req.CallID().Value(), tag))
+	return u
 }
 
 // isSelf reports whether u names one of this plugin's UDP, TCP or TLS
@@ -858,11 +1034,13 @@ func (p *proxy) forward(st *serverTx, targets []target, caller string, recordRou
 		if recordRoute && st.invite && st.initial {
 			// Two Record-Routes when the transport changes (RFC 5658):
 			// each side of the dialog reaches this proxy its own way.
+			// Each carries the dialog's MAC (routeMAC).
 			out := down.self()
 			if in := st.inSelf; in.Host != "" && in.String() != out.String() {
-				fwd.PrependHeader(&sip.RecordRouteHeader{Address: out}, &sip.RecordRouteHeader{Address: in})
+				fwd.PrependHeader(&sip.RecordRouteHeader{Address: p.signedRoute(fwd, out)},
+					&sip.RecordRouteHeader{Address: p.signedRoute(fwd, in)})
 			} else {
-				fwd.PrependHeader(&sip.RecordRouteHeader{Address: out})
+				fwd.PrependHeader(&sip.RecordRouteHeader{Address: p.signedRoute(fwd, out)})
 			}
 		}
 		branch := branchPrefix + newTag() + newTag()
@@ -957,8 +1135,10 @@ func (p *proxy) response(s *udpServer, res *sip.Response, now time.Time) {
 	if ct == nil {
 		// A 2xx to an INVITE retransmitted by the callee after its
 		// transaction here ended: relayed statelessly by the next Via
-		// (RFC 3261 §16.7, RFC 6026).
-		if strings.HasPrefix(branch, branchPrefix) && res.CSeq().MethodName == sip.INVITE && res.IsSuccess() {
+		// (RFC 3261 §16.7, RFC 6026) — only for a branch of this proxy's
+		// answered 2xx lately, or anyone could have the proxy send a
+		// response wherever a Via of theirs says.
+		if _, ok := p.answered2xx[key]; ok && res.CSeq().MethodName == sip.INVITE && res.IsSuccess() {
 			p.statelessRelay(s, res)
 			return
 		}
@@ -975,13 +1155,16 @@ func (p *proxy) response(s *udpServer, res *sip.Response, now time.Time) {
 		if ct.final != 0 {
 			return
 		}
+		if ct.invite && (!ct.got1xx || (code > 100 && !ct.cancel)) {
+			// Timer C from the first 1xx (Timer B no longer runs), and
+			// again from each provisional response but 100 (RFC 3261
+			// §16.7 step 2).
+			stopTimer(ct.retrans)
+			stopTimer(ct.timeout)
+			ct.timeout = time.AfterFunc(p.ring, func() { p.clientTimeout(ct) })
+		}
 		if !ct.got1xx {
 			ct.got1xx = true
-			if ct.invite {
-				stopTimer(ct.retrans)
-				stopTimer(ct.timeout)
-				ct.timeout = time.AfterFunc(ringTimeout, func() { p.clientTimeout(ct) })
-			}
 			if ct.cancel {
 				p.sendCancelLocked(ct)
 			}
@@ -1049,6 +1232,15 @@ func (p *proxy) branchFinalLocked(ct *clientTx, res *sip.Response, now time.Time
 	}
 	if st.best == nil || better(res, st.best) {
 		st.best = res
+	}
+	if code >= 600 {
+		// A 6xx ends the search: the other branches are cancelled
+		// (§16.7 step 5); the 6xx is relayed once they end.
+		for _, b := range st.branches {
+			if b != ct && b.final == 0 {
+				p.cancelBranchLocked(b)
+			}
+		}
 	}
 	for _, b := range st.branches {
 		if b.final == 0 {
@@ -1182,8 +1374,17 @@ func (p *proxy) forgetServer(st *serverTx) {
 func (p *proxy) forgetClient(ct *clientTx) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.clients[ct.key] == ct {
-		delete(p.clients, ct.key)
+	if p.clients[ct.key] != ct {
+		return
+	}
+	delete(p.clients, ct.key)
+	if ct.invite && ct.final >= 200 && ct.final < 300 && !p.closed && len(p.answered2xx) < proxyMaxTransactions {
+		p.answered2xx[ct.key] = struct{}{}
+		time.AfterFunc(timer64T1, func() {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			delete(p.answered2xx, ct.key)
+		})
 	}
 }
 
@@ -1228,9 +1429,13 @@ func (p *proxy) ack(req *sip.Request, out *udpServer, mayWait bool) {
 		return
 	}
 	p.mu.Unlock()
-	hopTp, popped := p.popRoutes(req)
+	hopTp, popped, signed := p.popRoutes(req)
 	if !inDialog(req) || !popped {
 		p.c.stray.Add(1)
+		return
+	}
+	if !signed { // a Route this proxy did not issue: dropped (routeMAC)
+		p.c.authFailed.Add(1)
 		return
 	}
 	if mf := req.MaxForwards(); mf != nil && mf.Val() == 0 {
@@ -1242,6 +1447,8 @@ func (p *proxy) ack(req *sip.Request, out *udpServer, mayWait bool) {
 		p.c.stray.Add(1)
 		return
 	}
+	p.noteTCP(req)
+	p.natTarget(req, &tg, time.Now())
 	if tg.transport == "" || mayWait {
 		p.forwardACK(req, out, tg)
 		return

@@ -238,7 +238,7 @@ func recordRouteLines(msg string) string {
 	var out []string
 	for _, l := range strings.Split(strings.ReplaceAll(msg, "\r\n", "\n"), "\n") {
 		if strings.HasPrefix(l, "Record-Route:") {
-			out = append(out, strings.TrimSpace(l))
+			out = append(out, stripMAC(strings.TrimSpace(l)))
 		}
 	}
 	return strings.Join(out, "\r\n")

@@ -114,7 +114,6 @@ func (p *proxy) onTCP(req *sip.Request, tx sip.ServerTransaction) {
 		p.in.counters.malformed.Add(1)
 		return
 	}
-	p.tcpContacts.note(req)
 	if req.Method == sip.ACK || tx == nil {
 		p.request(req, noUpstream{}, out, src, time.Now())
 		return
@@ -271,7 +270,9 @@ func (p *proxy) tcpResponse(res *sip.Response) {
 		p.in.counters.malformed.Add(1)
 		return
 	}
-	p.tcpContacts.note(res)
+	if p.hasClient(res) { // a response to a request of this proxy's: its dialog
+		p.tcpContacts.note(res)
+	}
 	var s *udpServer
 	if len(p.in.udp) > 0 {
 		s = p.in.udp[0]
@@ -285,43 +286,91 @@ func (p *proxy) uaOption() sipgo.UserAgentOption {
 	return sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerUnhandledResponseHandler(p.tcpResponse))
 }
 
-// tcpContactsMax bounds the contacts remembered (tcpContacts); beyond it
-// they are forgotten all at once.
-const tcpContactsMax = 10_000
+// hasClient reports whether res answers a client transaction of the
+// proxy's.
+func (p *proxy) hasClient(res *sip.Response) bool {
+	branch, _ := res.Via().Params.Get("branch")
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.clients[branch+"|"+string(res.CSeq().MethodName)] != nil
+}
 
-// tcpContacts remembers, for each contact address seen in a message that
-// came over TCP or TLS, the connection it came on (its remote address), so that
-// a request within the dialog reaches a phone that does not listen for
-// connections on its contact.
+// noteTCP remembers the contact of a request received over TCP or TLS
+// that the proxy admitted (authenticated, or within a dialog it
+// record-routed) and forwards.
+func (p *proxy) noteTCP(req *sip.Request) {
+	if network := strings.ToLower(req.Transport()); network == "tcp" || network == "tls" {
+		p.tcpContacts.note(req)
+	}
+}
+
+const (
+	// tcpContactsMax bounds the contacts remembered (tcpContacts); beyond
+	// it one is forgotten for each new one.
+	tcpContactsMax = 10_000
+	// tcpContactsStale is how long a contact's connection is kept from
+	// being replaced by one from another address (a phone that moved).
+	tcpContactsStale = time.Hour
+)
+
+// tcpContacts remembers, for each contact address of a phone on TCP or
+// TLS, the connection it came on (its remote address), so that a request
+// within the dialog reaches a phone that does not listen for connections
+// on its contact. It is filled only from what the proxy trusts: a
+// REGISTER that authenticated (its binding's contact and source), the
+// requests it admitted and forwards (authenticated, or within a dialog
+// it record-routed) and the responses to its own requests — never from
+// any message that came in, which would let whoever connects redirect a
+// phone's calls by naming its contact — and an entry is replaced by a
+// connection from another IP address only once it is stale.
 type tcpContacts struct {
 	mu sync.Mutex
-	m  map[netip.AddrPort]netip.AddrPort
+	m  map[netip.AddrPort]tcpContact
+}
+
+type tcpContact struct {
+	src  netip.AddrPort
+	seen time.Time
 }
 
 func (t *tcpContacts) note(msg interface {
 	Contact() *sip.ContactHeader
 	Source() string
 }) {
-	c := msg.Contact()
-	if c == nil {
-		return
+	if c := msg.Contact(); c != nil {
+		t.noteURI(c.Address, msg.Source(), time.Now())
 	}
-	contact, ok := uriAddr(c.Address)
-	src, err := netip.ParseAddrPort(msg.Source())
+}
+
+// noteURI remembers that contact u is reached on the connection from
+// source.
+func (t *tcpContacts) noteURI(u sip.Uri, source string, now time.Time) {
+	contact, ok := uriAddr(u)
+	src, err := netip.ParseAddrPort(source)
 	if !ok || err != nil || contact == src {
 		return
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.m == nil || len(t.m) >= tcpContactsMax {
-		t.m = make(map[netip.AddrPort]netip.AddrPort)
+	if t.m == nil {
+		t.m = make(map[netip.AddrPort]tcpContact)
 	}
-	t.m[contact] = src
+	old, known := t.m[contact]
+	if known && old.src.Addr() != src.Addr() && now.Sub(old.seen) < tcpContactsStale {
+		return // another host's contact
+	}
+	if !known && len(t.m) >= tcpContactsMax {
+		for k := range t.m { // one out (map order: any one)
+			delete(t.m, k)
+			break
+		}
+	}
+	t.m[contact] = tcpContact{src: src, seen: now}
 }
 
 func (t *tcpContacts) get(contact netip.AddrPort) (netip.AddrPort, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	src, ok := t.m[contact]
-	return src, ok
+	c, ok := t.m[contact]
+	return c.src, ok
 }

@@ -175,6 +175,21 @@ func TestProxyTCPCallerNotListening(t *testing.T) {
 	tp.send(sipText("ACK "+ok.Contact().Address.String()+" SIP/2.0", ack, ""))
 	b.request(sip.ACK)
 
+	// Another client on TCP names the caller's contact in requests the
+	// proxy does not admit (unauthenticated; in-dialog with a forged
+	// Route): its connection must not take the caller's in-dialog requests.
+	evil := dialTCPPhone(t, tcpAddr)
+	evilLocal := evil.conn.LocalAddr().String()
+	evil.send(sipText("INVITE sip:202@"+udpTestRealm+" SIP/2.0", []string{"Via: SIP/2.0/TCP " + evilLocal + ";branch=z9hG4bK-evil1",
+		"Max-Forwards: 70", "From: <sip:666@" + udpTestRealm + ">;tag=evil", "To: <sip:202@" + udpTestRealm + ">",
+		"Call-ID: tcp-evil", "CSeq: 1 INVITE", "Contact: <" + contact + ">"}, ""))
+	evil.response(100)
+	evil.response(407)
+	evil.send(sipText("BYE sip:202@"+udpTestRealm+" SIP/2.0", []string{"Via: SIP/2.0/TCP " + evilLocal + ";branch=z9hG4bK-evil2",
+		"Max-Forwards: 70", "From: <sip:666@" + udpTestRealm + ">;tag=evil", "To: <sip:202@" + udpTestRealm + ">;tag=x",
+		"Call-ID: tcp-evil2", "CSeq: 2 BYE", "Contact: <" + contact + ">", "Route: <sip:" + tcpAddr + ";transport=tcp;lr>"}, ""))
+	evil.response(403)
+
 	// The callee hangs up: its route set is the RRs in order.
 	b.send(b.inDialog("BYE", contact, recordRoutes(got), ok.To().Value(), from, "tcp-nl", 1, "z9hG4bK-nlbye"))
 	m := tp.read()

@@ -3,6 +3,7 @@ package sipplugin
 import (
 	"fmt"
 	"net/netip"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -25,13 +26,21 @@ type proxyUA struct {
 	*udpPeer
 	t            *testing.T
 	id, user, pw string
+	// private, if set, is the address its contact names instead of its
+	// socket's (a phone behind NAT).
+	private string
 }
 
 func newProxyUA(t *testing.T, server netip.AddrPort, id, user, pw string) *proxyUA {
 	return &proxyUA{udpPeer: newUDPPeer(t, server), t: t, id: id, user: user, pw: pw}
 }
 
-func (u *proxyUA) contact() string { return "sip:" + u.user + "@" + u.local().String() }
+func (u *proxyUA) contact() string {
+	if u.private != "" {
+		return "sip:" + u.user + "@" + u.private
+	}
+	return "sip:" + u.user + "@" + u.local().String()
+}
 
 // sipText builds a message: start line, headers, body (Content-Length
 // added).
@@ -165,7 +174,11 @@ func (u *proxyUA) reply(req *sip.Request, code int, reason, tag string) {
 	}
 	res := sip.NewResponseFromRequest(req, code, reason, nil)
 	if code >= 200 && code < 300 && req.Method == sip.INVITE {
-		res.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: u.user, Host: "127.0.0.1", Port: int(u.local().Port())}})
+		var contact sip.Uri
+		if err := sip.ParseUri(u.contact(), &contact); err != nil {
+			u.t.Fatal(err)
+		}
+		res.AppendHeader(&sip.ContactHeader{Address: contact})
 	}
 	u.send([]byte(res.String()))
 }
@@ -180,6 +193,12 @@ func (u *proxyUA) inDialog(method, target string, routes []string, from, to, cal
 	}
 	return sipText(method+" "+target+" SIP/2.0", h, "")
 }
+
+// routeMACParam matches the MAC of the proxy's Record-Routes (routeMAC).
+var routeMACParam = regexp.MustCompile(";" + routeParam + "=[0-9a-f]{24}")
+
+// stripMAC is s without the MACs of the proxy's Record-Routes.
+func stripMAC(s string) string { return routeMACParam.ReplaceAllString(s, "") }
 
 func recordRoutes(m interface{ GetHeaders(string) []sip.Header }) []string {
 	var out []string
@@ -213,9 +232,13 @@ func TestProxyCall(t *testing.T) {
 	}
 	rr := recordRoutes(got)
 	self := "<sip:" + addr.String() + ";lr>"
-	if len(rr) != 1 || rr[0] != self {
-		t.Errorf("Record-Route %v, want [%s]", rr, self)
+	if len(rr) != 1 || stripMAC(rr[0]) != self {
+		t.Fatalf("Record-Route %v, want [%s] with a MAC", rr, self)
 	}
+	if !strings.Contains(rr[0], ";"+routeParam+"=") {
+		t.Errorf("Record-Route %s without a MAC", rr[0])
+	}
+	self = rr[0] // the route set as the phones keep it
 	vias := got.GetHeaders("Via")
 	if len(vias) != 2 || !strings.Contains(vias[0].Value(), addr.String()) || !strings.Contains(vias[0].Value(), "branch="+branchPrefix) {
 		t.Errorf("Vias %v", vias)
@@ -292,6 +315,67 @@ func TestProxyCall(t *testing.T) {
 // TestProxyCancel: the caller cancels a ringing call: 200 to the CANCEL, a
 // CANCEL to the callee, whose 487 the proxy ACKs and relays; the caller's
 // ACK of the 487 is absorbed; no phone was busy.
+
+// TestProxyForgedRoute: a Route naming the proxy gets an in-dialog
+// request through only with the proxy's MAC of that dialog (Call-ID and
+// a tag of its): anyone can write the proxy's address, and an in-dialog
+// request is not challenged. Forged ones are refused 403 (an ACK
+// dropped) and reach nobody; the call they aim at stays up.
+func TestProxyForgedRoute(t *testing.T) {
+	in, host, addr, a, b := startProxyTest(t)
+	a.authedInvite("202", "fr1")
+	got := b.request(sip.INVITE)
+	b.reply(got, 200, "OK", "b-fr1")
+	ok := a.response(200)
+	signed := recordRoutes(ok)
+	waitFor(t, "both phones reported busy", func() bool {
+		return in.proxy.calls.busy("2001") && in.proxy.calls.busy("2002")
+	})
+	from := "<sip:201@" + udpTestRealm + ">;tag=a-fr1"
+	to := ok.To().Value()
+	unsigned := []string{"<sip:" + addr.String() + ";lr>"}
+
+	sink := newProxyUA(t, addr, "9998", "998", "") // where the attacker wants calls to go
+	anywhere := "sip:900@" + sink.local().String()
+	tests := []struct {
+		name, method, target string
+		routes               []string
+		from, to, callID     string
+	}{
+		{"INVITE anywhere, the proxy's address as Route", "INVITE", anywhere, unsigned,
+			"<sip:999@x>;tag=f1", "<sip:900@x>;tag=abc", "fr-toll"},
+		{"INVITE anywhere, another dialog's Route", "INVITE", anywhere, signed,
+			"<sip:999@x>;tag=f2", "<sip:900@x>;tag=abc", "fr-toll2"},
+		{"INVITE anywhere, the dialog's Call-ID with other tags", "INVITE", anywhere, signed,
+			"<sip:999@x>;tag=f3", "<sip:900@x>;tag=abc", "fr1"},
+		{"BYE of the call, the proxy's address as Route", "BYE", a.contact(), unsigned, to, from, "fr1"},
+		{"BYE of the call, a tag changed", "BYE", a.contact(), signed,
+			to, "<sip:201@" + udpTestRealm + ">;tag=a-other", "fr1"},
+		{"ACK anywhere, the proxy's address as Route", "ACK", anywhere, unsigned,
+			"<sip:999@x>;tag=f4", "<sip:900@x>;tag=abc", "fr-ack"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := in.proxy.c.authFailed.Load()
+			attacker := newProxyUA(t, addr, "9999", "999", "") // a socket each: the 403s are retransmitted
+			attacker.send(attacker.inDialog(tt.method, tt.target, tt.routes, tt.from, tt.to, tt.callID, 10+i, "z9hG4bK-forged"+strconv.Itoa(i)))
+			if tt.method != "ACK" {
+				if tt.method == "INVITE" {
+					attacker.response(100)
+				}
+				attacker.response(403)
+			}
+			sink.t, a.t, b.t = t, t, t
+			sink.quiet(300 * time.Millisecond)
+			a.quiet(10 * time.Millisecond)
+			b.quiet(10 * time.Millisecond)
+			waitFor(t, "the refusal counted", func() bool { return in.proxy.c.authFailed.Load() == before+1 })
+			if ab, _ := host.busy("2001"); !ab || !in.proxy.calls.busy("2001") || !in.proxy.calls.busy("2002") {
+				t.Error("the call ended")
+			}
+		})
+	}
+}
 func TestProxyCancel(t *testing.T) {
 	in, host, _, a, b := startProxyTest(t)
 	a.authedInvite("202", "call2")
@@ -407,7 +491,7 @@ func TestProxyRouting(t *testing.T) {
 				if b == nil || !strings.HasPrefix(string(b), "INVITE sip:"+tt.to+"@"+udpTestRealm+" ") {
 					t.Fatalf("peer got %q", b)
 				}
-				if !strings.Contains(string(b), "Record-Route: <sip:"+addr.String()+";lr>") {
+				if !strings.Contains(stripMAC(string(b)), "Record-Route: <sip:"+addr.String()+";lr>") {
 					t.Fatalf("no Record-Route: %q", b)
 				}
 				return
@@ -685,5 +769,162 @@ func TestProxyNoAnswer(t *testing.T) {
 	}
 	if n := in.proxy.c.timeouts.Load(); n != 1 {
 		t.Errorf("timeouts %d, want 1", n)
+	}
+}
+
+// TestProxyPreloadedRoute: an out-of-dialog request goes where the proxy
+// locates its user, never along a route its sender preloaded beyond the
+// proxy (403, counted); a Route naming only the proxy (an outbound proxy
+// setting) is popped and the request routed as usual.
+func TestProxyPreloadedRoute(t *testing.T) {
+	in, _, addr, _, b := startProxyTest(t)
+	sink := newProxyUA(t, addr, "9998", "998", "")
+	self := "Route: <sip:" + addr.String() + ";lr>"
+	elsewhere := "Route: <sip:" + sink.local().String() + ";lr>"
+	tests := []struct {
+		name   string
+		routes []string
+		want   int
+	}{
+		{"a route elsewhere", []string{elsewhere}, 403},
+		{"the proxy, then elsewhere", []string{self, elsewhere}, 403},
+		{"the proxy only", []string{self}, 407},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := newProxyUA(t, addr, "2001", "201", "pw-2001")
+			before := in.proxy.c.authFailed.Load()
+			callID := "preload" + strconv.Itoa(i)
+			a.send(a.invite("202", callID, "z9hG4bK-p"+callID, 1, tt.routes...))
+			a.response(100)
+			a.response(tt.want)
+			sink.t, b.t = t, t
+			sink.quiet(300 * time.Millisecond)
+			b.quiet(10 * time.Millisecond)
+			wantFailed := before
+			if tt.want == 403 {
+				wantFailed++
+			}
+			if n := in.proxy.c.authFailed.Load(); n != wantFailed {
+				t.Errorf("authFailed %d, want %d", n, wantFailed)
+			}
+		})
+	}
+}
+
+// TestProxyNATDialog: a callee behind NAT (its contact a private address
+// where nothing listens, its REGISTER from its socket) gets the ACK and
+// the BYE of its call at the address it registered from, as it got the
+// INVITE.
+func TestProxyNATDialog(t *testing.T) {
+	_, _, addr := startUDPTest(t)
+	a := newProxyUA(t, addr, "2001", "201", "pw-2001")
+	b := newProxyUA(t, addr, "2002", "202", "pw-2002")
+	b.private = "127.0.0.1:9" // nothing listens there
+	a.register()
+	b.register()
+	a.authedInvite("202", "nat1")
+	got := b.request(sip.INVITE)
+	if got.Recipient.String() != b.contact() {
+		t.Errorf("Request-URI %s, want the contact %s", got.Recipient.String(), b.contact())
+	}
+	b.reply(got, 200, "OK", "b-nat1")
+	ok := a.response(200)
+	if ok.Contact().Address.String() != b.contact() {
+		t.Fatalf("200 Contact %s, want %s", ok.Contact().Address.String(), b.contact())
+	}
+	from := "<sip:201@" + udpTestRealm + ">;tag=a-nat1"
+	a.send(a.inDialog("ACK", b.contact(), recordRoutes(ok), from, ok.To().Value(), "nat1", 2, "z9hG4bK-natack"))
+	b.request(sip.ACK)
+	a.send(a.inDialog("BYE", b.contact(), recordRoutes(ok), from, ok.To().Value(), "nat1", 3, "z9hG4bK-natbye"))
+	bye := b.request(sip.BYE)
+	b.reply(bye, 200, "OK", "")
+	a.response(200)
+}
+
+// TestProxyFork6xx: a 6xx on one branch of a fork cancels the others
+// (RFC 3261 §16.7 step 5), and the 6xx is what the caller gets.
+func TestProxyFork6xx(t *testing.T) {
+	_, _, addr := startUDPTest(t)
+	a := newProxyUA(t, addr, "2001", "201", "pw-2001")
+	b1 := newProxyUA(t, addr, "2002", "202", "pw-2002")
+	b2 := newProxyUA(t, addr, "2002", "202", "pw-2002")
+	for _, u := range []*proxyUA{a, b1, b2} {
+		u.register()
+	}
+	a.authedInvite("202", "fork6")
+	inv1, inv2 := b1.request(sip.INVITE), b2.request(sip.INVITE)
+	b1.reply(inv1, 180, "Ringing", "b1")
+	b2.reply(inv2, 180, "Ringing", "b2")
+	a.response(180)
+	a.response(180)
+	b1.reply(inv1, 603, "Decline", "b1")
+	b1.request(sip.ACK)
+	c := b2.request(sip.CANCEL)
+	b2.reply(c, 200, "OK", "")
+	b2.reply(inv2, 487, "Request Terminated", "b2")
+	b2.request(sip.ACK)
+	a.response(603)
+}
+
+// TestProxyTimerC: Timer C (lowered here) cancels a branch that rings too
+// long, counted from its last provisional response other than 100, not
+// from its first.
+func TestProxyTimerC(t *testing.T) {
+	in, _, _, a, b := startProxyTest(t)
+	const ring = 2 * time.Second
+	in.proxy.mu.Lock()
+	in.proxy.ring = ring
+	in.proxy.mu.Unlock()
+	a.authedInvite("202", "timerc")
+	inv := b.request(sip.INVITE)
+	b.reply(inv, 100, "Trying", "")
+	b.reply(inv, 180, "Ringing", "b-tc")
+	a.response(180)
+	time.Sleep(ring * 6 / 10)
+	b.reply(inv, 183, "Session Progress", "b-tc")
+	a.response(183)
+	last := time.Now()
+	c := b.request(sip.CANCEL)
+	if d := time.Since(last); d < ring*9/10 {
+		t.Errorf("CANCEL %v after the 183, want Timer C (%v) from it", d, ring)
+	}
+	b.reply(c, 200, "OK", "")
+	b.reply(inv, 487, "Request Terminated", "b-tc")
+	b.request(sip.ACK)
+	a.response(487)
+}
+
+// TestProxyStray2xx: a 2xx matching no transaction is relayed statelessly
+// (by its next Via) only for an INVITE branch of the proxy's that was
+// answered 2xx lately — the callee retransmitting its 200 after the
+// transaction ended; one with a made-up branch of the proxy's form is
+// dropped and counted, not reflected to whatever its Via names.
+func TestProxyStray2xx(t *testing.T) {
+	in, _, addr, a, b := startProxyTest(t)
+	a.authedInvite("202", "stray1")
+	got := b.request(sip.INVITE)
+	b.reply(got, 200, "OK", "b-stray1")
+	a.response(200)
+	branch, _ := got.Via().Params.Get("branch")
+	in.proxy.mu.Lock()
+	ct := in.proxy.clients[branch+"|INVITE"]
+	in.proxy.mu.Unlock()
+	if ct == nil {
+		t.Fatal("no client transaction for the INVITE's branch")
+	}
+	in.proxy.forgetClient(ct) // as 64·T1 after its 200
+	b.reply(got, 200, "OK", "b-stray1")
+	a.response(200) // relayed statelessly
+
+	victim := newProxyUA(t, addr, "9998", "998", "")
+	before := in.proxy.c.stray.Load()
+	forged := "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP " + addr.String() + ";branch=" + branchPrefix + "madeup\r\n" +
+		"Via: SIP/2.0/UDP " + victim.local().String() + ";branch=z9hG4bK-v\r\n" +
+		"From: <sip:201@voip.test>;tag=a\r\nTo: <sip:202@voip.test>;tag=b\r\nCall-ID: stray2\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+	b.send([]byte(forged))
+	victim.quiet(300 * time.Millisecond)
+	if n := in.proxy.c.stray.Load(); n != before+1 {
+		t.Errorf("stray %d, want %d", n, before+1)
 	}
 }

@@ -245,6 +245,20 @@ func (in *instance) registerOrDefer(req *sip.Request, now time.Time, mayWait boo
 		return out, false
 	}
 	in.account(phoneID, d.Outcome, aor, res, r, now)
+	if r.Transport == "udp" || r.Transport == "" {
+		for _, b := range res.Bindings { // behind NAT: reached at the REGISTER's source
+			if b.Source == r.Source && b.PhoneID == phoneID {
+				in.proxy.natContacts.note(b.Contact, b.Source, b.Expires)
+			}
+		}
+	} else if r.Transport == "tcp" || r.Transport == "tls" {
+		for _, c := range r.Contacts { // the proxy reaches them on this connection
+			var u sip.Uri
+			if c.Expires != 0 && sip.ParseUri(c.URI, &u) == nil {
+				in.proxy.tcpContacts.noteURI(u, r.Source, now)
+			}
+		}
+	}
 	out := newResponse(req, 200, "OK")
 	for _, b := range res.Bindings {
 		out.AppendHeader(sip.NewHeader("Contact", "<"+b.Contact+">;expires="+strconv.Itoa(b.ExpiresIn(now))))
