@@ -239,6 +239,18 @@ func (m *Manager) runOnce(ctx context.Context, p *plugin, configured func()) (er
 		p.protocol, p.version, p.apiVersion, p.infoKnown = info.Protocol, info.Version, api, true
 	})
 
+	// The instance takes events from before Configure: what the plugin
+	// reports while it configures (a registration restored, say) makes
+	// events it must not miss. They are delivered once it is configured.
+	inst := &instance{impl: impl, queue: make(chan sdk.Event, m.cfg.EventQueue)}
+	if len(info.Events) > 0 {
+		inst.wants = make(map[sdk.EventKind]bool, len(info.Events))
+		for _, k := range info.Events {
+			inst.wants[k] = true
+		}
+	}
+	m.setStatus(p, func() { p.inst = inst })
+
 	cfgJSON, _ := m.cfg.PluginConfig(p.name)
 	host := &hostAdapter{b: m.cfg.Backend, done: instCtx.Done()}
 	cctx, cancel = context.WithTimeout(instCtx, callTimeout)
@@ -259,16 +271,8 @@ func (m *Manager) runOnce(ctx context.Context, p *plugin, configured func()) (er
 		return fmt.Errorf("configure: %w", err)
 	}
 	health := m.checkHealth(instCtx, impl)
-	inst := &instance{impl: impl, queue: make(chan sdk.Event, m.cfg.EventQueue)}
-	if len(info.Events) > 0 {
-		inst.wants = make(map[sdk.EventKind]bool, len(info.Events))
-		for _, k := range info.Events {
-			inst.wants[k] = true
-		}
-	}
 	m.setStatus(p, func() {
 		p.endpoints = endpoints
-		p.inst = inst
 		p.health, p.lastErr = health.state, health.message
 	})
 	log.Info("plugin configured", "pid", pid, "protocol", info.Protocol, "version", info.Version,
