@@ -93,16 +93,12 @@ func (p *Plugin) Health(context.Context) (sdk.Health, error) {
 	if in == nil {
 		return sdk.Health{Serving: false, Message: "not configured"}, nil
 	}
+	var failed error
 	if err := in.failed.Load(); err != nil {
-		return sdk.Health{Serving: false, Message: (*err).Error()}, nil
+		failed = *err
 	}
-	select {
-	case <-in.view.Ready():
-	default:
-		// RRQs are not answered until then: starting, not failed.
-		return sdk.Health{Starting: true, Message: "admission view not loaded yet"}, nil
-	}
-	return sdk.Health{Serving: true}, nil
+	// Until the view is loaded RRQs are not answered: starting, not failed.
+	return sdk.ProtocolHealth(in.view, failed), nil
 }
 
 // Close stops the running instance.

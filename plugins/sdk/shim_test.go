@@ -770,3 +770,13 @@ func TestViewOnPhone(t *testing.T) {
 		t.Fatalf("told of %q, want the put and the removal (the snapshot's phones are not changes)", got)
 	}
 }
+
+func TestProtocolHealth(t *testing.T) {
+	v := sdk.NewView("london")
+	if h := sdk.ProtocolHealth(v, nil); h.Serving || !h.Starting {
+		t.Fatalf("before the view = %+v, want starting", h)
+	}
+	if h := sdk.ProtocolHealth(v, errors.New("listen udp: address in use")); h.Serving || h.Starting || h.Message == "" {
+		t.Fatalf("failed = %+v, want not serving with the error", h)
+	}
+}

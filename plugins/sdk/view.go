@@ -240,3 +240,19 @@ func (v *View) applyChange(c *ViewChange) {
 		v.table.SetLicenses(*c.Licenses)
 	}
 }
+
+// ProtocolHealth is the health of a protocol plugin whose listeners are
+// up (failed nil) or have failed, and whose admission decisions need v:
+// not serving after a failure, starting until v has its first snapshot
+// (the plugin then answers nothing for good: not a failure), else serving.
+func ProtocolHealth(v *View, failed error) Health {
+	if failed != nil {
+		return Health{Message: failed.Error()}
+	}
+	select {
+	case <-v.Ready():
+		return Health{Serving: true}
+	default:
+		return Health{Starting: true, Message: "admission view not loaded yet"}
+	}
+}
