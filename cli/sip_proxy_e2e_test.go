@@ -211,28 +211,9 @@ func TestSIPProxyGracefulFailback(t *testing.T) {
 	if _, err := sipptest.Path(); err != nil {
 		t.Skip(err)
 	}
-	london, paris := writeSites(t, "graceful", false)
-	londonSIP := withSIP(t, london, "127.0.0.1")
-	parisSIP := withSIP(t, paris, "127.0.0.2")
-	serveSite(t, paris.cfg)
-	lp := serveSite(t, london.cfg)
-	lc, pc := adminOf(t, london), adminOf(t, paris)
-	waitFor(t, 15*time.Second, "linked, replicated, SIP serving", func() bool {
-		p := peerOf(pc, "london")
-		return p.GetState() == "normal" && p.GetHeldRecords() > 0 && sipServing(lc) && sipServing(pc)
-	})
-	lp.kill()
-	waitFor(t, 5*time.Second, "failover", func() bool { return peerOf(pc, "london").GetState() == "failover" })
-
-	alice := newSIPpPhone(t, "201", "alice-secret", "127.0.0.1")
-	bob := newSIPpPhone(t, "202", "bob-secret", "127.0.0.1")
-	alice.register(t, parisSIP)
-	bob.register(t, parisSIP)
-	refresher, err := newDemoPhone("201", "201", "alice-secret", "voip.example", "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer refresher.close()
+	g := guestsAtParis(t, "graceful")
+	london, lc, pc, londonSIP, parisSIP := g.london, g.lc, g.pc, g.londonSIP, g.parisSIP
+	alice, bob, refresher := g.alice, g.bob, g.refresher
 
 	wait := bob.answer(t, parisSIP)
 	const hold = 12 * time.Second
@@ -290,28 +271,9 @@ func TestSIPProxyAutomaticFailbackKeepsCall(t *testing.T) {
 	if _, err := sipptest.Path(); err != nil {
 		t.Skip(err)
 	}
-	london, paris := writeSites(t, "automatic", false)
-	londonSIP := withSIP(t, london, "127.0.0.1")
-	parisSIP := withSIP(t, paris, "127.0.0.2")
-	serveSite(t, paris.cfg)
-	lp := serveSite(t, london.cfg)
-	lc, pc := adminOf(t, london), adminOf(t, paris)
-	waitFor(t, 15*time.Second, "linked, replicated, SIP serving", func() bool {
-		p := peerOf(pc, "london")
-		return p.GetState() == "normal" && p.GetHeldRecords() > 0 && sipServing(lc) && sipServing(pc)
-	})
-	lp.kill()
-	waitFor(t, 5*time.Second, "failover", func() bool { return peerOf(pc, "london").GetState() == "failover" })
-
-	alice := newSIPpPhone(t, "201", "alice-secret", "127.0.0.1")
-	bob := newSIPpPhone(t, "202", "bob-secret", "127.0.0.1")
-	alice.register(t, parisSIP)
-	bob.register(t, parisSIP)
-	refresher, err := newDemoPhone("201", "201", "alice-secret", "voip.example", "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer refresher.close()
+	g := guestsAtParis(t, "automatic")
+	london, lc, pc, londonSIP, parisSIP := g.london, g.lc, g.pc, g.londonSIP, g.parisSIP
+	alice, bob, refresher := g.alice, g.bob, g.refresher
 
 	wait := bob.answer(t, parisSIP)
 	type result struct {
@@ -347,4 +309,42 @@ func TestSIPProxyAutomaticFailbackKeepsCall(t *testing.T) {
 	if uas, err := wait(); err != nil || !uas.OK(1) {
 		t.Fatalf("the call did not survive the failback (callee): %v %s\n%s", err, uas, uas.Errors)
 	}
+}
+
+// guests are london's phones 201 (alice, and refresher: the same phone's
+// registration refreshes) and 202 (bob) registered at paris as guests
+// after kill -9 of london, whose failback mode is mode.
+type guests struct {
+	london              e2eSite
+	lc, pc              adminv1.AdminServiceClient
+	londonSIP, parisSIP string
+	alice, bob          sippPhone
+	refresher           *demoPhone
+}
+
+func guestsAtParis(t *testing.T, mode string) guests {
+	t.Helper()
+	london, paris := writeSites(t, mode, false)
+	g := guests{london: london, londonSIP: withSIP(t, london, "127.0.0.1"), parisSIP: withSIP(t, paris, "127.0.0.2")}
+	serveSite(t, paris.cfg)
+	lp := serveSite(t, london.cfg)
+	g.lc, g.pc = adminOf(t, london), adminOf(t, paris)
+	waitFor(t, 15*time.Second, "linked, replicated, SIP serving", func() bool {
+		p := peerOf(g.pc, "london")
+		return p.GetState() == "normal" && p.GetHeldRecords() > 0 && sipServing(g.lc) && sipServing(g.pc)
+	})
+	lp.kill()
+	waitFor(t, 5*time.Second, "failover", func() bool { return peerOf(g.pc, "london").GetState() == "failover" })
+
+	g.alice = newSIPpPhone(t, "201", "alice-secret", "127.0.0.1")
+	g.bob = newSIPpPhone(t, "202", "bob-secret", "127.0.0.1")
+	g.alice.register(t, g.parisSIP)
+	g.bob.register(t, g.parisSIP)
+	refresher, err := newDemoPhone("201", "201", "alice-secret", "voip.example", "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(refresher.close)
+	g.refresher = refresher
+	return g
 }
